@@ -1,0 +1,268 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	appmail "signup/internal/mail"
+)
+
+// config is everything `web` reads from its environment and flags.
+type config struct {
+	DatabaseURL          string
+	SMTP                 appmail.SMTPServer
+	MailFrom             string
+	HTTPAddr             string
+	OpsAddr              string
+	BaseURL              *url.URL
+	PurgeSchedule        string
+	PurgeTZ              *time.Location
+	UnconfirmedRetention time.Duration
+	InactiveRetention    time.Duration
+	InactiveWarning      time.Duration
+	PurgeMaxShare        float64
+	RateLimit            rateLimit
+	TrustedProxies       []netip.Prefix
+	ShutdownTimeout      time.Duration
+	LogFormat            string
+}
+
+// rateLimit is N requests per Period; Off disables limits.
+type rateLimit struct {
+	N      int
+	Period time.Duration
+	Off    bool
+}
+
+func (r rateLimit) String() string {
+	if r.Off {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s", r.N, map[time.Duration]string{time.Second: "s", time.Minute: "m", time.Hour: "h"}[r.Period])
+}
+
+// setting is one variable: its name, default and how to parse it.
+type setting struct {
+	name, def, usage string
+	parse            func(v string) error
+}
+
+// configError lists every problem found, one line each; `web` exits 2.
+type configError struct{ problems []string }
+
+func (e *configError) Error() string { return strings.Join(e.problems, "\n") }
+
+// needs says which settings a subcommand requires.
+type needs struct{ smtp bool }
+
+// loadConfig reads the environment, then flags of the same name
+// (--database-url for DATABASE_URL), which override it. Every problem is
+// reported, each on one line naming the variable.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, need needs, stderr io.Writer) (*config, []string, error) {
+	c := &config{}
+	settings := []setting{
+		{"DATABASE_URL", "", "PostgreSQL connection URL (required)", func(v string) error {
+			if v == "" {
+				return errors.New("is required (for example postgres://user@localhost:5432/signup)")
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+				return errors.New("is not a postgres:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+		{"SMTP_URL", "", "smtp://[user:pass@]host:port[?starttls=required] or smtps://… (required)", func(v string) error {
+			if !need.smtp && v == "" {
+				return nil
+			}
+			if v == "" {
+				return errors.New("is required (for example smtp://localhost:1025)")
+			}
+			s, err := appmail.ParseSMTPURL(v)
+			c.SMTP = s
+			return err
+		}},
+		{"MAIL_FROM", "no-reply@localhost", "sender address, a name allowed", func(v string) error {
+			a, err := mail.ParseAddress(v)
+			if err != nil {
+				return errors.New("is not an email address (for example Signup <no-reply@example.com>)")
+			}
+			c.MailFrom = a.String()
+			return nil
+		}},
+		{"HTTP_ADDR", ":8080", "address of the site", func(v string) error {
+			c.HTTPAddr = v
+			return checkAddr(v)
+		}},
+		{"OPS_ADDR", "127.0.0.1:9090", "address of metrics, status page and pprof; empty disables", func(v string) error {
+			c.OpsAddr = v
+			if v == "" {
+				return nil
+			}
+			return checkAddr(v)
+		}},
+		{"BASE_URL", "http://localhost:8080", "public URL of the site, for links in email", func(v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return errors.New("is not an absolute http(s) URL (for example https://example.com)")
+			}
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			c.BaseURL = u
+			return nil
+		}},
+		{"PURGE_SCHEDULE", "0 3 * * *", "cron expression or descriptor (@daily, @every 10m)", func(v string) error {
+			if _, err := cron.ParseStandard(v); err != nil {
+				return fmt.Errorf("is not a cron expression or descriptor: %v", err)
+			}
+			c.PurgeSchedule = v
+			return nil
+		}},
+		{"PURGE_TZ", "UTC", "time zone of PURGE_SCHEDULE", func(v string) error {
+			loc, err := time.LoadLocation(v)
+			if err != nil {
+				return errors.New("is not a known time zone (for example UTC or Europe/Paris)")
+			}
+			c.PurgeTZ = loc
+			return nil
+		}},
+		{"UNCONFIRMED_RETENTION", "168h", "delete accounts unconfirmed for longer", durationInto(&c.UnconfirmedRetention)},
+		{"INACTIVE_RETENTION", "8760h", "delete confirmed accounts without sign-in for longer", durationInto(&c.InactiveRetention)},
+		{"INACTIVE_WARNING", "168h", "warn a dormant account this long before deletion", durationInto(&c.InactiveWarning)},
+		{"PURGE_MAX_SHARE", "0.5", "abort a purge deleting more than this share of accounts", func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0 && f <= 1) {
+				return errors.New("is not a share between 0 and 1 (for example 0.5)")
+			}
+			c.PurgeMaxShare = f
+			return nil
+		}},
+		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
+			r, err := parseRateLimit(v)
+			c.RateLimit = r
+			return err
+		}},
+		{"TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", func(v string) error {
+			c.TrustedProxies = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					a, aerr := netip.ParseAddr(s)
+					if aerr != nil {
+						return fmt.Errorf("has %q, which is not a CIDR (for example 10.0.0.0/8)", s)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		}},
+		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
+		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {
+			switch v {
+			case "", "text", "json":
+				c.LogFormat = v
+				return nil
+			}
+			return errors.New("is not text or json")
+		}},
+	}
+
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		v := getenv(s.name)
+		if v == "" {
+			v = s.def
+		}
+		values[s.name] = &v
+		fs.StringVar(values[s.name], flagName(s.name), v, s.usage+" ($"+s.name+")")
+	}
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, &configError{problems: []string{err.Error()}}
+	}
+	var problems []string
+	for _, s := range settings {
+		if err := s.parse(*values[s.name]); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %v", s.name, err))
+		}
+	}
+	if c.InactiveWarning >= c.InactiveRetention && c.InactiveRetention > 0 {
+		problems = append(problems, "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION")
+	}
+	if len(problems) > 0 {
+		return nil, nil, &configError{problems: problems}
+	}
+	return c, fs.Args(), nil
+}
+
+// flagName turns DATABASE_URL into database-url.
+func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
+
+// durationInto parses a Go duration ("90m", "168h") or whole days ("7d"),
+// which must be positive.
+func durationInto(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		var n int
+		n, err = strconv.Atoi(days)
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("is not a positive duration: %q (for example 30s, 168h or 7d)", v)
+	}
+	return d, nil
+}
+
+func parseRateLimit(v string) (rateLimit, error) {
+	if v == "off" {
+		return rateLimit{Off: true}, nil
+	}
+	n, unit, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	periods := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}
+	period, known := periods[unit]
+	if !ok || err != nil || count < 1 || !known {
+		return rateLimit{}, fmt.Errorf("is %q; want N/s, N/m, N/h (for example 20/m) or off", v)
+	}
+	return rateLimit{N: count, Period: period}, nil
+}
+
+func checkAddr(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("is %q; want host:port or :port", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("has port %q; want 0-65535", port)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"signup/internal/account"
+	"signup/internal/hosted"
+	apphttp "signup/internal/http"
+	"signup/internal/store"
+)
+
+// run is the whole program, testable: it takes its arguments, environment
+// and output instead of reading globals.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "migrate":
+		return migrateCmd(ctx, args, getenv, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return &configError{problems: []string{fmt.Sprintf("unknown command %q; want serve or migrate (see web help)", cmd)}}
+}
+
+const usage = `usage: web [serve|migrate] [flags]
+
+  serve    run the site, the mail sender and the purger (the default)
+  migrate  bring the database schema up to date and exit
+
+Configuration is read from the environment; a flag of the same name in
+lower case with dashes (--database-url for DATABASE_URL) overrides it.
+Run "web serve -h" for the list.
+`
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadConfig(flag.NewFlagSet("web migrate", flag.ContinueOnError), args, getenv, needs{}, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", v)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, _, err := loadConfig(flag.NewFlagSet("web serve", flag.ContinueOnError), args, getenv, needs{smtp: true}, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogFormat, stderr)
+	app, err := build(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return app.host.Run(ctx)
+}
+
+// app is the wired program.
+type app struct {
+	host *hosted.Host
+	db   *store.DB
+	site *apphttp.Server
+}
+
+// build wires the services into a host: database first, then the mail
+// sender, then the site last, so no signup is taken before the sender runs
+// and the site stops first.
+func build(cfg *config, logger *slog.Logger) (*app, error) {
+	db, err := store.New(cfg.DatabaseURL, store.Options{StatementTimeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	host := hosted.New(hosted.Config{ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger})
+	host.Add("database", hosted.Funcs(
+		func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return err
+			}
+			return db.Migrate(ctx)
+		},
+		func(context.Context) error { db.Close(); return nil },
+	), hosted.Options{})
+
+	queue := hosted.NewQueue[int64](4096)
+	accounts := account.NewService(account.Config{
+		Repo:     db.Accounts(),
+		Hasher:   account.NewHasher(account.DefaultParams(), 0),
+		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(id) }),
+	})
+
+	rl := cfg.RateLimit
+	site, err := apphttp.NewSite(apphttp.SiteConfig{
+		Accounts:       accounts,
+		Ready:          readiness(host, db),
+		BaseURL:        cfg.BaseURL,
+		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
+		RatePeriod:     rl.Period,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv := apphttp.NewServer(apphttp.ServerConfig{Name: "http", Addr: cfg.HTTPAddr, Handler: site, Logger: logger})
+	host.Add("http", srv, hosted.Options{})
+	return &app{host: host, db: db, site: srv}, nil
+}
+
+var (
+	errStarting = errors.New("starting")
+	errStopping = errors.New("stopping")
+)
+
+// readiness is true once every service started, until stopping begins,
+// while the database answers.
+func readiness(host *hosted.Host, db *store.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-host.Stopping():
+			return errStopping
+		default:
+		}
+		select {
+		case <-host.Started():
+		default:
+			return errStarting
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return db.Ping(ctx)
+	}
+}

@@ -1,0 +1,108 @@
+package http
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+
+	"signup/internal/account"
+	"signup/web"
+)
+
+// page is what every template receives.
+type page struct {
+	// Account is the signed-in account, or nil.
+	Account *account.Account
+	// Email is what the person typed, kept when a form comes back.
+	Email string
+	// Errors holds a message per form field.
+	Errors map[string]string
+	// Problem is a message for the whole form.
+	Problem string
+	// Outcome of a confirmation: confirmed, used, expired, invalid.
+	Outcome string
+	// Sent is true once a resend was accepted.
+	Sent bool
+	// NotConfirmed is true when a sign-in needs the address confirmed first.
+	NotConfirmed bool
+	// Title and Message fill the error page.
+	Title, Message string
+}
+
+// templates holds each page parsed with the layout, once, at start.
+type templates map[string]*template.Template
+
+func parseTemplates() (templates, error) {
+	names, err := fs.Glob(web.Pages, "templates/pages/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	// Pages may use the shared form blocks defined in signup and confirm.
+	shared := []string{"templates/pages/signup.html", "templates/pages/confirm.html"}
+	ts := templates{}
+	for _, name := range names {
+		files := []string{"templates/layout.html"}
+		for _, s := range shared {
+			if s != name {
+				files = append(files, s)
+			}
+		}
+		files = append(files, name)
+		t, err := template.New("").ParseFS(web.Pages, files...)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", name, err)
+		}
+		ts[strings.TrimSuffix(path.Base(name), ".html")] = t
+	}
+	return ts, nil
+}
+
+// render writes a page with a status, buffering so that a template error
+// becomes a clean 500 rather than half a page.
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if p.Account == nil {
+		p.Account = accountFrom(r.Context())
+	}
+	t, ok := s.tmpl[name]
+	if !ok {
+		s.logger.Error("render: no such template", "template", name)
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.logger.Error("render", "template", name, "err", err)
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
+}
+
+// fail renders an error page; the message is meant for the person reading.
+func (s *Site) fail(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	s.render(w, r, status, "error", page{Title: title, Message: message})
+}
+
+// serverError logs err with the request and shows a page that names no
+// internals. An unreachable database gets 503 with a try-again message.
+func (s *Site) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if isUnavailable(err) {
+		s.logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"We cannot reach our database right now. Nothing was changed; please try again in a moment.")
+		return
+	}
+	s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.fail(w, r, http.StatusInternalServerError, "Something went wrong",
+		"An unexpected error stopped this request. It has been logged; please try again.")
+}
+

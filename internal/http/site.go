@@ -1,0 +1,144 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"signup/internal/account"
+	"signup/internal/store"
+	"signup/web"
+)
+
+// SiteConfig is what the site needs.
+type SiteConfig struct {
+	// Accounts runs signup, confirmation and sign-in.
+	Accounts *account.Service
+	// Ready reports whether the app can take traffic (false while starting
+	// or stopping, or when the database is unreachable).
+	Ready func(ctx context.Context) error
+	// BaseURL is the public URL; https makes cookies Secure and __Host-.
+	BaseURL *url.URL
+	// RateLimit allows Limit POSTs per Period per client IP and route, and
+	// per address; Limit 0 turns rate limits off.
+	RateLimit int
+	// RatePeriod is the window of RateLimit.
+	RatePeriod time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes caps request bodies (default 16 KiB).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Site is the web application's handler.
+type Site struct {
+	cfg      SiteConfig
+	accounts *account.Service
+	logger   *slog.Logger
+	tmpl     templates
+	cookie   cookieNamer
+	limits   *limits
+	handler  http.Handler
+}
+
+// NewSite parses the templates and builds the router.
+func NewSite(cfg SiteConfig) (*Site, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 10
+	}
+	if cfg.BaseURL == nil {
+		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	tmpl, err := parseTemplates()
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	s := &Site{
+		cfg:      cfg,
+		accounts: cfg.Accounts,
+		logger:   cfg.Logger,
+		tmpl:     tmpl,
+		cookie:   cookieNamer{secure: cfg.BaseURL.Scheme == "https"},
+	}
+	s.limits = newLimits(cfg.RateLimit, cfg.RatePeriod, s.tooMany)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves the site.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// routes is the whole URL surface of the site.
+func (s *Site) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody)
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	static, _ := fs.Sub(web.Static, "static")
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(24*time.Hour, http.FileServerFS(static))))
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.csrf, s.session)
+		r.Get("/", s.home)
+		r.Get("/signup", s.signupForm)
+		r.With(s.limits.perIP("signup")).Post("/signup", s.signup)
+		r.Get("/signup/sent", s.signupSent)
+		r.Get("/confirm", s.confirm)
+		r.Get("/confirm/resend", s.resendForm)
+		r.With(s.limits.perIP("resend")).Post("/confirm/resend", s.resend)
+		r.Get("/login", s.loginForm)
+		r.With(s.limits.perIP("login")).Post("/login", s.login)
+		r.Post("/logout", s.logout)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page cannot be used that way.")
+	})
+	return r
+}
+
+func (s *Site) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Site) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready")
+			return
+		}
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	v := fmt.Sprintf("public, max-age=%d", int(d.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", v)
+		h.ServeHTTP(w, r)
+	})
+}
