@@ -105,4 +105,3 @@ func (s *Site) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, r, http.StatusInternalServerError, "Something went wrong",
 		"An unexpected error stopped this request. It has been logged; please try again.")
 }
-

@@ -1,0 +1,218 @@
+package http_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"signup/internal/account"
+	apphttp "signup/internal/http"
+	"signup/internal/store"
+	"signup/internal/store/storetest"
+)
+
+// clock is a test clock that only moves when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// bundle is the site under test and what it runs on.
+type bundle struct {
+	srv      *httptest.Server
+	db       *store.DB
+	clock    *clock
+	hasher   *account.Hasher
+	accounts *account.Service
+	queued   chan int64
+}
+
+type options struct {
+	rateLimit      int
+	baseURL        string
+	params         account.Params
+	trustedProxies []netip.Prefix
+	concurrency    int
+}
+
+// cheapParams keep tests fast; the semaphore and timing tests use real ones.
+var cheapParams = account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+func setup(t *testing.T, opts ...func(*options)) *bundle {
+	t.Helper()
+	o := options{baseURL: "http://localhost:8080", params: cheapParams, concurrency: 2}
+	for _, f := range opts {
+		f(&o)
+	}
+	db := storetest.New(t)
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	b := &bundle{db: db, clock: clk, queued: make(chan int64, 1000)}
+	b.hasher = account.NewHasher(o.params, o.concurrency)
+	b.accounts = account.NewService(account.Config{
+		Repo:     db.Accounts(),
+		Hasher:   b.hasher,
+		Now:      clk.Now,
+		Notifier: account.NotifierFunc(func(id int64) { b.queued <- id }),
+	})
+	base, err := url.Parse(o.baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := apphttp.NewSite(apphttp.SiteConfig{
+		Accounts:       b.accounts,
+		BaseURL:        base,
+		RateLimit:      o.rateLimit,
+		RatePeriod:     time.Minute,
+		TrustedProxies: o.trustedProxies,
+		Ready:          db.Ping,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv = httptest.NewServer(site)
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// client is a browser-like client: cookies, no automatic redirects.
+func (b *bundle) client(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, c *http.Client, req *http.Request) response {
+	t.Helper()
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+func (b *bundle) get(t *testing.T, c *http.Client, path string) response {
+	t.Helper()
+	req, err := http.NewRequest("GET", b.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, c, req)
+}
+
+// post sends a same-origin form, as a browser does.
+func (b *bundle) post(t *testing.T, c *http.Client, path string, form url.Values) response {
+	t.Helper()
+	return b.postRaw(t, c, path, "application/x-www-form-urlencoded", form.Encode(), nil)
+}
+
+func (b *bundle) postRaw(t *testing.T, c *http.Client, path, contentType, body string, header http.Header) response {
+	t.Helper()
+	req, err := http.NewRequest("POST", b.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Origin", b.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return do(t, c, req)
+}
+
+// count returns the number of rows a query counts.
+func (b *bundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.db.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// signup posts the signup form and expects the "check your inbox" redirect.
+func (b *bundle) signup(t *testing.T, c *http.Client, email, password string) {
+	t.Helper()
+	res := b.post(t, c, "/signup", url.Values{"email": {email}, "password": {password}})
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/signup/sent" {
+		t.Fatalf("signup %s: status %d, location %q, body %s", email, res.status, res.header.Get("Location"), res.body)
+	}
+}
+
+// token mints a confirmation token for an account, as the mail sender does.
+func (b *bundle) token(t *testing.T, email string, expires time.Time) string {
+	t.Helper()
+	plain, hash, err := account.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.db.Pool().Exec(context.Background(), `
+		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
+		SELECT $1, id, 'confirm', $2, $3 FROM accounts WHERE email = $4`, hash, b.clock.Now(), expires, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// confirmed signs up and confirms an account.
+func (b *bundle) confirmed(t *testing.T, email, password string) {
+	t.Helper()
+	c := b.client(t)
+	b.signup(t, c, email, password)
+	tok := b.token(t, email, b.clock.Now().Add(time.Hour))
+	if res := b.get(t, c, "/confirm?token="+tok); res.status != http.StatusOK {
+		t.Fatalf("confirm: %d %s", res.status, res.body)
+	}
+}
+
+// signIn signs in and returns the session cookie.
+func (b *bundle) signIn(t *testing.T, c *http.Client, email, password string) *http.Cookie {
+	t.Helper()
+	res := b.post(t, c, "/login", url.Values{"email": {email}, "password": {password}})
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/" {
+		t.Fatalf("sign in: status %d, body %s", res.status, res.body)
+	}
+	for _, ck := range (&http.Response{Header: res.header}).Cookies() {
+		return ck
+	}
+	t.Fatal("sign in set no cookie")
+	return nil
+}
+
+const password = "correct horse battery staple"
+
+func mustContain(t *testing.T, body string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q:\n%s", w, body)
+		}
+	}
+}
