@@ -35,6 +35,7 @@ type config struct {
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
+	StartTimeout         time.Duration
 	LogFormat            string
 }
 
@@ -172,6 +173,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, nee
 			return nil
 		}},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
+		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {
 			switch v {
 			case "", "text", "json":

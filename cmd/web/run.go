@@ -46,6 +46,8 @@ lower case with dashes (--database-url for DATABASE_URL) overrides it.
 Run "web serve -h" for the list.
 `
 
+func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("web", flag.ContinueOnError) }
+
 func newLogger(format string, w io.Writer) *slog.Logger {
 	if format == "" {
 		format = "json"
@@ -62,7 +64,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 }
 
 func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig(flag.NewFlagSet("web migrate", flag.ContinueOnError), args, getenv, needs{}, stderr)
+	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{}, stderr)
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, _, err := loadConfig(flag.NewFlagSet("web serve", flag.ContinueOnError), args, getenv, needs{smtp: true}, stderr)
+	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{smtp: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := hosted.New(hosted.Config{ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger})
+	host := hosted.New(hosted.Config{StartTimeout: cfg.StartTimeout, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger})
 	host.Add("database", hosted.Funcs(
 		func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {

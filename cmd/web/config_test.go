@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigProblemsNameTheVariable(t *testing.T) {
+	base := map[string]string{
+		"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+		"SMTP_URL":     "smtp://127.0.0.1:1025",
+	}
+	cases := []struct {
+		name, key, value, want string
+	}{
+		{"missing database", "DATABASE_URL", "", "DATABASE_URL is required"},
+		{"not postgres", "DATABASE_URL", "mysql://x", "DATABASE_URL is not a postgres:// URL"},
+		{"missing smtp", "SMTP_URL", "", "SMTP_URL is required"},
+		{"unparseable smtp", "SMTP_URL", "smtp://[::1", "SMTP_URL is not a URL"},
+		{"smtp scheme", "SMTP_URL", "http://mail:25", `SMTP_URL has scheme "http"`},
+		{"smtp port", "SMTP_URL", "smtp://mail:99999", "SMTP_URL has port"},
+		{"smtp param", "SMTP_URL", "smtp://mail:25?tls=yes", "SMTP_URL has unknown parameter"},
+		{"bad duration", "SHUTDOWN_TIMEOUT", "soon", "SHUTDOWN_TIMEOUT is not a positive duration"},
+		{"negative duration", "UNCONFIRMED_RETENTION", "-1h", "UNCONFIRMED_RETENTION is not a positive duration"},
+		{"bad schedule", "PURGE_SCHEDULE", "every night", "PURGE_SCHEDULE is not a cron expression"},
+		{"bad zone", "PURGE_TZ", "Mars/Olympus", "PURGE_TZ is not a known time zone"},
+		{"bad share", "PURGE_MAX_SHARE", "2", "PURGE_MAX_SHARE is not a share"},
+		{"bad rate", "RATE_LIMIT", "lots", `RATE_LIMIT is "lots"`},
+		{"bad proxies", "TRUSTED_PROXIES", "10.0.0.0/8, nonsense", `TRUSTED_PROXIES has "nonsense"`},
+		{"bad base", "BASE_URL", "example.com", "BASE_URL is not an absolute http(s) URL"},
+		{"bad addr", "HTTP_ADDR", "8080", `HTTP_ADDR is "8080"`},
+		{"bad from", "MAIL_FROM", "nobody", "MAIL_FROM is not an email address"},
+		{"bad log", "LOG_FORMAT", "xml", "LOG_FORMAT is not text or json"},
+		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := map[string]string{}
+			for k, v := range base {
+				kv[k] = v
+			}
+			kv[tc.key] = tc.value
+			var stderr bytes.Buffer
+			err := run(context.Background(), nil, env(kv), &stderr, &stderr)
+			var ce *configError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a configuration error", err)
+			}
+			if len(ce.problems) != 1 || !strings.HasPrefix(ce.problems[0], tc.want) {
+				t.Fatalf("problems %q, want one starting %q", ce.problems, tc.want)
+			}
+			var out bytes.Buffer
+			if code := exitCode(err, &out); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 {
+				t.Errorf("want one line, got %q", out.String())
+			}
+			if strings.Contains(out.String(), "secret") {
+				t.Error("a password leaked into the message")
+			}
+		})
+	}
+}
+
+func TestConfigDefaultsAndFlags(t *testing.T) {
+	kv := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SMTP_URL": "smtps://user:secret@mail.example.com", "RATE_LIMIT": "5/h"}
+	cfg, _, err := loadConfig(newFlagSet(), []string{"--http-addr", "127.0.0.1:0", "--purge-schedule", "@every 10m", "--inactive-warning=7d"}, env(kv), needs{smtp: true}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:0" || cfg.PurgeSchedule != "@every 10m" || cfg.InactiveWarning != 7*24*time.Hour {
+		t.Errorf("flags did not override: %+v", cfg)
+	}
+	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.BaseURL.String() != "http://localhost:8080" || cfg.MailFrom != "<no-reply@localhost>" ||
+		cfg.ShutdownTimeout != 30*time.Second || cfg.UnconfirmedRetention != 168*time.Hour || cfg.InactiveRetention != 8760*time.Hour ||
+		cfg.PurgeMaxShare != 0.5 || cfg.PurgeTZ.String() != "UTC" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if cfg.RateLimit.N != 5 || cfg.RateLimit.Period != time.Hour {
+		t.Errorf("rate limit %+v", cfg.RateLimit)
+	}
+	if cfg.SMTP.Username != "user" || cfg.SMTP.Password != "secret" || cfg.SMTP.Port != 465 {
+		t.Errorf("smtp %+v", cfg.SMTP)
+	}
+}
+
+func TestSeveralProblemsOneLineEach(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), nil, env(map[string]string{"SHUTDOWN_TIMEOUT": "x"}), &stderr, &stderr)
+	var out bytes.Buffer
+	if code := exitCode(err, &out); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines (DATABASE_URL, SMTP_URL, SHUTDOWN_TIMEOUT), got %q", lines)
+	}
+}

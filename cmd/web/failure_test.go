@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"signup/internal/hosted"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestBackgroundFailureStopsTheApp: a background service that fails stops
+// the whole wired application, which exits non-zero and logs why.
+func TestBackgroundFailureStopsTheApp(t *testing.T) {
+	e := baseEnv(t)
+	e["HTTP_ADDR"] = "127.0.0.1:0"
+	e["OPS_ADDR"] = ""
+	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	a, err := build(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := make(chan struct{})
+	a.host.Add("crasher", hosted.Background(func(ctx context.Context) error {
+		select {
+		case <-fail:
+			return errors.New("disk on fire")
+		case <-ctx.Done():
+			return nil
+		}
+	}), hosted.Options{})
+	go func() {
+		<-a.host.Started()
+		close(fail)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = a.host.Run(ctx)
+	var out bytes.Buffer
+	if code := exitCode(err, &out); code != 1 {
+		t.Fatalf("exit code %d, want 1 (err %v)", code, err)
+	}
+	if !strings.Contains(out.String(), "crasher") || !strings.Contains(out.String(), "disk on fire") {
+		t.Errorf("exit message does not say why: %q", out.String())
+	}
+	if !strings.Contains(logs.String(), "disk on fire") {
+		t.Errorf("the failure was not logged:\n%s", logs.String())
+	}
+	if ctx.Err() != nil {
+		t.Error("the host did not stop on the failure")
+	}
+}
