@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"signup/internal/account"
+)
+
+// Outbox is the durable side of the email queue: the sender leases due rows,
+// claims them one by one, and settles each as sent, to retry, or failed.
+//
+// A row being worked on has status 'sending', a lease (lease_until) and an
+// owner (leased_by, the sender's instance id). Every settling write is
+// conditional on that lease still being the caller's, so a worker that
+// stalled past its lease cannot clobber a row another instance re-leased.
+type Outbox struct{ db *DB }
+
+// Outbox returns the outbox repository over db.
+func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
+
+// OutboxMail is an outbox row claimed for sending, with what it takes to
+// address and render the email.
+type OutboxMail struct {
+	ID        int64
+	Kind      account.MailKind
+	AccountID int64
+	// Email is the account's address, the recipient.
+	Email string
+	// Attempts counts this claim: 1 on the first try.
+	Attempts  int
+	CreatedAt time.Time
+	// WarnedAt is when the account's dormancy warning was queued; zero if
+	// none is (any more).
+	WarnedAt time.Time
+}
+
+// Lease takes up to limit due rows for instance until leaseUntil and returns
+// their ids, to be fed to the sender's channel. Due rows are pending ones
+// whose next attempt is at or before now, and rows whose lease expired
+// before now (their holder died or stalled). Rows locked by a concurrent
+// Lease are skipped, so instances never take the same row. Expired leases
+// come first: they are the oldest work.
+func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// Two arms, each served by its partial index; FOR UPDATE is not allowed
+	// with UNION, hence the CTEs.
+	rows, err := o.db.pool.Query(ctx, `
+		WITH expired AS (
+			SELECT id, lease_until AS due_at FROM outbox
+			WHERE status = 'sending' AND lease_until < $1
+			ORDER BY lease_until
+			LIMIT $4
+			FOR UPDATE SKIP LOCKED
+		), due AS (
+			SELECT id, next_attempt_at AS due_at FROM outbox
+			WHERE status = 'pending' AND next_attempt_at <= $1
+			ORDER BY next_attempt_at
+			LIMIT $4
+			FOR UPDATE SKIP LOCKED
+		), picked AS (
+			(SELECT 0 AS arm, * FROM expired UNION ALL SELECT 1, * FROM due)
+			ORDER BY arm, due_at
+			LIMIT $4
+		), leased AS (
+			UPDATE outbox o SET status = 'sending', lease_until = $2, leased_by = $3
+			FROM picked WHERE o.id = picked.id
+			RETURNING o.id, picked.arm, picked.due_at
+		)
+		SELECT id FROM leased ORDER BY arm, due_at, id`, now, leaseUntil, instance, limit)
+	if err != nil {
+		return nil, fmt.Errorf("lease outbox rows: %w", interpret(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("lease outbox rows: %w", interpret(err))
+	}
+	return ids, nil
+}
+
+// Claim takes row id for sending by instance until leaseUntil and counts an
+// attempt. It succeeds when the row is pending and due, when its lease
+// expired, or when instance already holds it (a Lease took it for the
+// channel). ok is false, and nothing changes, when the row is leased by
+// another instance, was settled already, is not due, or is gone.
+//
+// Claim cannot tell instance's Lease from instance's own earlier Claim: the
+// caller must not claim a row it is already sending.
+func (o *Outbox) Claim(ctx context.Context, id int64, instance string, now, leaseUntil time.Time) (OutboxMail, bool, error) {
+	var (
+		m      OutboxMail
+		kind   string
+		warned *time.Time
+	)
+	err := o.db.pool.QueryRow(ctx, `
+		UPDATE outbox o SET
+			status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
+		FROM accounts a
+		WHERE o.id = $1 AND a.id = o.account_id
+		  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
+		       OR (o.status = 'sending' AND (o.lease_until < $3 OR o.leased_by = $2)))
+		RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at`,
+		id, instance, now, leaseUntil).Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("claim outbox row %d: %w", id, interpret(err))
+	}
+	m.Kind = account.MailKind(kind)
+	if warned != nil {
+		m.WarnedAt = *warned
+	}
+	return m, true, nil
+}
+
+// CreateConfirmToken stores the hash of a confirmation token for accountID,
+// valid from now until expiresAt. The token itself is never stored.
+func (o *Outbox) CreateConfirmToken(ctx context.Context, accountID int64, hash []byte, now, expiresAt time.Time) error {
+	_, err := o.db.pool.Exec(ctx, `
+		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
+		VALUES ($1, $2, 'confirm', $3, $4)`, hash, accountID, now, expiresAt)
+	if err != nil {
+		return fmt.Errorf("create confirmation token: %w", accountErr(err))
+	}
+	return nil
+}
+
+// MarkSent settles row id as sent at now. ok is false when instance no
+// longer holds the row's lease.
+func (o *Outbox) MarkSent(ctx context.Context, id int64, instance string, now time.Time) (bool, error) {
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+		WHERE id = $1 AND status = 'sending' AND leased_by = $2`, id, instance, now)
+	if err != nil {
+		return false, fmt.Errorf("mark outbox row %d sent: %w", id, interpret(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Retry puts row id back to pending, due at next, keeping lastErr. ok is
+// false when instance no longer holds the row's lease.
+func (o *Outbox) Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error) {
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET status = 'pending', next_attempt_at = $3, last_error = $4,
+			lease_until = NULL, leased_by = NULL
+		WHERE id = $1 AND status = 'sending' AND leased_by = $2`, id, instance, next, lastErr)
+	if err != nil {
+		return false, fmt.Errorf("schedule retry of outbox row %d: %w", id, interpret(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// MarkFailed settles row id as failed for good, keeping lastErr. ok is false
+// when instance no longer holds the row's lease.
+func (o *Outbox) MarkFailed(ctx context.Context, id int64, instance string, lastErr string) (bool, error) {
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET status = 'failed', last_error = $3, lease_until = NULL
+		WHERE id = $1 AND status = 'sending' AND leased_by = $2`, id, instance, lastErr)
+	if err != nil {
+		return false, fmt.Errorf("mark outbox row %d failed: %w", id, interpret(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Release gives back rows instance holds, making them pending and due at
+// now: ids, or every row it holds when ids is nil. A stopping sender calls it
+// for the work it could not finish. It returns how many rows it released.
+func (o *Outbox) Release(ctx context.Context, instance string, ids []int64, now time.Time) (int64, error) {
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET status = 'pending', next_attempt_at = $3, lease_until = NULL, leased_by = NULL
+		WHERE status = 'sending' AND leased_by = $1 AND ($2::bigint[] IS NULL OR id = ANY ($2))`,
+		instance, ids, now)
+	if err != nil {
+		return 0, fmt.Errorf("release outbox rows: %w", interpret(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
+// OutboxCounts is how many outbox rows are in each status.
+type OutboxCounts struct {
+	Pending, Sending, Sent, Failed int64
+}
+
+// Counts returns the number of outbox rows per status, for the status page.
+func (o *Outbox) Counts(ctx context.Context) (OutboxCounts, error) {
+	var c OutboxCounts
+	err := o.db.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE status = 'pending'),
+		       count(*) FILTER (WHERE status = 'sending'),
+		       count(*) FILTER (WHERE status = 'sent'),
+		       count(*) FILTER (WHERE status = 'failed')
+		FROM outbox`).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed)
+	if err != nil {
+		return c, fmt.Errorf("count outbox rows: %w", interpret(err))
+	}
+	return c, nil
+}

@@ -1,0 +1,313 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"signup/internal/account"
+	"signup/internal/store"
+	"signup/internal/store/storetest"
+)
+
+// outboxSetup returns a fresh store, its outbox and a fixed clock reading.
+func outboxSetup(t *testing.T) (*store.DB, *store.Outbox, time.Time) {
+	t.Helper()
+	t.Parallel()
+	db := storetest.New(t)
+	return db, db.Outbox(), time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+}
+
+// queued signs up email at now and returns the confirmation's outbox id.
+func queued(t *testing.T, db *store.DB, email string, now time.Time) int64 {
+	t.Helper()
+	res, err := db.Accounts().Signup(t.Context(), email, "hash", now)
+	if err != nil {
+		t.Fatalf("signup %s: %v", email, err)
+	}
+	return res.OutboxID
+}
+
+type outboxRow struct {
+	Status     string
+	Attempts   int
+	Next       time.Time
+	LeaseUntil *time.Time
+	LeasedBy   *string
+	SentAt     *time.Time
+	LastError  *string
+}
+
+func readRow(t *testing.T, db *store.DB, id int64) outboxRow {
+	t.Helper()
+	var r outboxRow
+	err := db.Pool().QueryRow(t.Context(), `
+		SELECT status, attempts, next_attempt_at, lease_until, leased_by, sent_at, last_error
+		FROM outbox WHERE id = $1`, id).
+		Scan(&r.Status, &r.Attempts, &r.Next, &r.LeaseUntil, &r.LeasedBy, &r.SentAt, &r.LastError)
+	if err != nil {
+		t.Fatalf("read outbox row %d: %v", id, err)
+	}
+	return r
+}
+
+func TestOutboxLease(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	due := queued(t, db, "due@example.test", now.Add(-time.Minute))
+	later := queued(t, db, "later@example.test", now.Add(time.Minute))
+	dead := queued(t, db, "dead@example.test", now.Add(-time.Hour))
+	live := queued(t, db, "live@example.test", now.Add(-time.Hour))
+	// dead's holder died: its lease ran out. live's holder is still at it.
+	if _, err := db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sending', leased_by = 'gone', lease_until = $2 WHERE id = $1`,
+		dead, now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sending', leased_by = 'other', lease_until = $2 WHERE id = $1`,
+		live, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	ids, err := ob.Lease(ctx, "me", now, now.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{dead, due}; !slices.Equal(ids, want) {
+		t.Fatalf("leased %v, want %v (expired lease first, then due; not %d or %d)", ids, want, later, live)
+	}
+	for _, id := range ids {
+		r := readRow(t, db, id)
+		if r.Status != "sending" || r.LeasedBy == nil || *r.LeasedBy != "me" || r.LeaseUntil == nil || !r.LeaseUntil.Equal(now.Add(time.Minute)) {
+			t.Errorf("row %d after lease: %+v", id, r)
+		}
+		if r.Attempts != 0 {
+			t.Errorf("row %d: a lease counted an attempt: %d", id, r.Attempts)
+		}
+	}
+	ids, err = ob.Lease(ctx, "me", now, now.Add(time.Minute), 10)
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("second lease = %v, %v; want nothing", ids, err)
+	}
+	ids, err = ob.Lease(ctx, "me", now.Add(2*time.Minute), now.Add(3*time.Minute), 1)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("lease with limit 1 = %v, %v; want one row", ids, err)
+	}
+	if ids, err := ob.Lease(ctx, "me", now, now, 0); err != nil || ids != nil {
+		t.Fatalf("lease with limit 0 = %v, %v", ids, err)
+	}
+}
+
+func TestOutboxLeaseConcurrentNeverOverlaps(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	const rows = 300
+	for i := range rows {
+		queued(t, db, fmt.Sprintf("u%d@example.test", i), now)
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[int64]string{}
+		wg   sync.WaitGroup
+		errs = make(chan error, 4)
+	)
+	for w := range 4 {
+		instance := fmt.Sprintf("i%d", w)
+		wg.Go(func() {
+			for {
+				ids, err := ob.Lease(context.Background(), instance, now, now.Add(time.Minute), 7)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, id := range ids {
+					if other, dup := seen[id]; dup {
+						errs <- fmt.Errorf("row %d leased by %s and %s", id, other, instance)
+					}
+					seen[id] = instance
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != rows {
+		t.Errorf("leased %d rows, want %d", len(seen), rows)
+	}
+}
+
+func TestOutboxClaim(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	until := now.Add(time.Minute)
+
+	id := queued(t, db, "Claim@Example.test", now)
+	m, ok, err := ob.Claim(ctx, id, "me", now, until)
+	if err != nil || !ok {
+		t.Fatalf("claim a due pending row = %v, %v", ok, err)
+	}
+	if m.ID != id || m.Kind != account.MailConfirm || m.Email != "Claim@Example.test" || m.Attempts != 1 || !m.CreatedAt.Equal(now) || !m.WarnedAt.IsZero() {
+		t.Errorf("claimed %+v", m)
+	}
+	if _, ok, _ := ob.Claim(ctx, id, "other", now, until); ok {
+		t.Error("another instance claimed a row under a live lease")
+	}
+	// The sweep leased it for us, or we claim again after a crash of the
+	// worker: our own lease is ours to use.
+	if m, ok, err := ob.Claim(ctx, id, "me", now, until); err != nil || !ok || m.Attempts != 2 {
+		t.Errorf("claim of own lease = %+v, %v, %v", m, ok, err)
+	}
+	if m, ok, err := ob.Claim(ctx, id, "other", until.Add(time.Second), until.Add(time.Minute)); err != nil || !ok || m.Attempts != 3 {
+		t.Errorf("claim of an expired lease = %+v, %v, %v", m, ok, err)
+	}
+	if ok, err := ob.MarkSent(ctx, id, "other", now); err != nil || !ok {
+		t.Fatalf("mark sent = %v, %v", ok, err)
+	}
+	if _, ok, _ := ob.Claim(ctx, id, "other", now.Add(time.Hour), now.Add(2*time.Hour)); ok {
+		t.Error("claimed a sent row")
+	}
+
+	notDue := queued(t, db, "later@example.test", now.Add(time.Hour))
+	if _, ok, _ := ob.Claim(ctx, notDue, "me", now, until); ok {
+		t.Error("claimed a row that is not due")
+	}
+	if _, ok, err := ob.Claim(ctx, 1<<40, "me", now, until); ok || err != nil {
+		t.Errorf("claim of a missing row = %v, %v", ok, err)
+	}
+}
+
+func TestOutboxSettleNeedsTheLease(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	until := now.Add(time.Minute)
+	id := queued(t, db, "settle@example.test", now)
+	if _, ok, err := ob.Claim(ctx, id, "me", now, until); !ok || err != nil {
+		t.Fatalf("claim = %v, %v", ok, err)
+	}
+
+	// A stale worker of another instance cannot touch it.
+	if ok, err := ob.MarkSent(ctx, id, "stale", now); ok || err != nil {
+		t.Errorf("stale MarkSent = %v, %v", ok, err)
+	}
+	if ok, err := ob.Retry(ctx, id, "stale", now, "x"); ok || err != nil {
+		t.Errorf("stale Retry = %v, %v", ok, err)
+	}
+	if ok, err := ob.MarkFailed(ctx, id, "stale", "x"); ok || err != nil {
+		t.Errorf("stale MarkFailed = %v, %v", ok, err)
+	}
+	if r := readRow(t, db, id); r.Status != "sending" || *r.LeasedBy != "me" {
+		t.Fatalf("row after stale writes: %+v", r)
+	}
+
+	next := now.Add(10 * time.Second)
+	if ok, err := ob.Retry(ctx, id, "me", next, "451 try later"); !ok || err != nil {
+		t.Fatalf("Retry = %v, %v", ok, err)
+	}
+	r := readRow(t, db, id)
+	if r.Status != "pending" || !r.Next.Equal(next) || r.LeaseUntil != nil || r.LeasedBy != nil || r.LastError == nil || *r.LastError != "451 try later" {
+		t.Errorf("row after retry: %+v", r)
+	}
+	if ok, _ := ob.MarkSent(ctx, id, "me", now); ok {
+		t.Error("marked a pending row sent")
+	}
+
+	if _, ok, err := ob.Claim(ctx, id, "me", next, next.Add(time.Minute)); !ok || err != nil {
+		t.Fatalf("claim again = %v, %v", ok, err)
+	}
+	if ok, err := ob.MarkFailed(ctx, id, "me", "550 no such user"); !ok || err != nil {
+		t.Fatalf("MarkFailed = %v, %v", ok, err)
+	}
+	r = readRow(t, db, id)
+	if r.Status != "failed" || r.Attempts != 2 || r.LastError == nil || *r.LastError != "550 no such user" {
+		t.Errorf("row after failure: %+v", r)
+	}
+
+	sent := queued(t, db, "sent@example.test", now)
+	if _, ok, err := ob.Claim(ctx, sent, "me", now, until); !ok || err != nil {
+		t.Fatalf("claim = %v, %v", ok, err)
+	}
+	if ok, err := ob.MarkSent(ctx, sent, "me", next); !ok || err != nil {
+		t.Fatalf("MarkSent = %v, %v", ok, err)
+	}
+	if r := readRow(t, db, sent); r.Status != "sent" || r.SentAt == nil || !r.SentAt.Equal(next) || r.LeaseUntil != nil {
+		t.Errorf("row after sent: %+v", r)
+	}
+}
+
+func TestOutboxRelease(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	a := queued(t, db, "a@example.test", now)
+	b := queued(t, db, "b@example.test", now)
+	c := queued(t, db, "c@example.test", now)
+	if ids, err := ob.Lease(ctx, "me", now, now.Add(time.Minute), 2); err != nil || len(ids) != 2 {
+		t.Fatalf("lease = %v, %v", ids, err)
+	}
+	if ids, err := ob.Lease(ctx, "other", now, now.Add(time.Minute), 5); err != nil || !slices.Equal(ids, []int64{c}) {
+		t.Fatalf("lease = %v, %v", ids, err)
+	}
+
+	later := now.Add(time.Second)
+	if n, err := ob.Release(ctx, "me", []int64{a, c}, later); err != nil || n != 1 {
+		t.Fatalf("release [a c] = %d, %v; want only a (c is not mine)", n, err)
+	}
+	if r := readRow(t, db, a); r.Status != "pending" || !r.Next.Equal(later) || r.LeasedBy != nil {
+		t.Errorf("a after release: %+v", r)
+	}
+	if n, err := ob.Release(ctx, "me", nil, later); err != nil || n != 1 {
+		t.Fatalf("release all = %d, %v; want b", n, err)
+	}
+	if r := readRow(t, db, b); r.Status != "pending" {
+		t.Errorf("b after release: %+v", r)
+	}
+	if r := readRow(t, db, c); r.Status != "sending" || *r.LeasedBy != "other" {
+		t.Errorf("c after someone else's release: %+v", r)
+	}
+
+	counts, err := ob.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.OutboxCounts{Pending: 2, Sending: 1}); counts != want {
+		t.Errorf("counts = %+v, want %+v", counts, want)
+	}
+}
+
+func TestOutboxConfirmToken(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, hash, err := account.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.CreateConfirmToken(ctx, res.AccountID, hash, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := db.Pool().QueryRow(ctx, `SELECT hash FROM tokens WHERE account_id = $1`, res.AccountID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stored, hash) || string(stored) == plain {
+		t.Errorf("stored %x, want the hash %x", stored, hash)
+	}
+	lookup, ok := account.HashToken(plain)
+	if !ok {
+		t.Fatal("HashToken refused a fresh token")
+	}
+	if id, err := db.Accounts().UseToken(ctx, lookup, now.Add(time.Minute)); err != nil || id != res.AccountID {
+		t.Errorf("UseToken = %d, %v", id, err)
+	}
+}
