@@ -85,8 +85,8 @@ func ParseSMTPURL(raw string) (SMTPServer, error) {
 	if u.Opaque != "" || u.Hostname() == "" {
 		return s, errors.New("has no host; want smtp://host:port")
 	}
-	if u.Path != "" && u.Path != "/" {
-		return s, errors.New("has a path; want smtp://host:port with nothing after the port")
+	if u.Path != "" && u.Path != "/" || u.Fragment != "" {
+		return s, errors.New("has a path or fragment; want smtp://host:port with nothing after the port (percent-encode / # ? @ in a password)")
 	}
 	s.Host = u.Hostname()
 	if p := u.Port(); p != "" {
