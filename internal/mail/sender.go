@@ -1,0 +1,461 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"signup/internal/account"
+	"signup/internal/store"
+	"signup/web"
+)
+
+// settleTimeout bounds the database write that records an attempt's
+// outcome. It is not cut short by Stop: a message that went out is marked
+// sent even when Stop is interrupting, or it would be sent twice.
+const settleTimeout = 5 * time.Second
+
+// maxErrorText caps the last_error kept in the outbox.
+const maxErrorText = 1000
+
+// Sender is the mail sender hosted service: workers take outbox ids from
+// the queue, claim the row, mint the confirmation token, render, send over
+// a kept-open SMTP connection and record the outcome; a sweep feeds the
+// queue with due rows the queue does not carry. See the package
+// documentation for the guarantees.
+type Sender struct {
+	cfg       Config
+	log       *slog.Logger
+	from      *mail.Address
+	tmpl      *renderer
+	tlsConfig *tls.Config
+	siteURL   string
+	loginURL  string
+	confirm   url.URL // the confirmation page; the token goes in its query
+	msgIDHost string
+	dials     atomic.Int64
+	inflight  inflight
+
+	mu  sync.Mutex
+	run *run // nil while stopped
+}
+
+// run is one Start…Stop cycle.
+type run struct {
+	cancelSweep context.CancelFunc
+	cancelWork  context.CancelFunc // interrupts sends in progress
+	sweepDone   chan struct{}
+	workersDone chan struct{}
+	drain       chan struct{} // closed by Stop: take what is queued, then exit
+	kick        chan struct{} // asks for a sweep now (a backlog is draining)
+	backlog     atomic.Bool   // the last sweep found more due rows than it took
+}
+
+// New checks cfg, fills its defaults and parses the email templates. The
+// sender does nothing until Start.
+func New(cfg Config) (*Sender, error) {
+	cfg = cfg.withDefaults()
+	from, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := newRenderer(web.Emails)
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	tlsConfig := &tls.Config{}
+	if cfg.TLSConfig != nil {
+		tlsConfig = cfg.TLSConfig.Clone()
+	}
+	if tlsConfig.ServerName == "" {
+		tlsConfig.ServerName = cfg.SMTP.Host
+	}
+	if tlsConfig.MinVersion == 0 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+
+	base := *cfg.BaseURL
+	base.RawQuery, base.Fragment, base.User = "", "", nil
+	home := base
+	if home.Path == "" {
+		home.Path = "/"
+	}
+	s := &Sender{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		from:      from,
+		tmpl:      tmpl,
+		tlsConfig: tlsConfig,
+		siteURL:   home.String(),
+		loginURL:  base.JoinPath("login").String(),
+		confirm:   *base.JoinPath("confirm"),
+		msgIDHost: messageIDHost(base.Hostname()),
+		inflight:  inflight{ids: make(map[int64]struct{})},
+	}
+	// Catch client options go-mail refuses now rather than at Start.
+	if _, err := s.newConn(); err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Sender) newConn() (*smtpConn, error) {
+	return newSMTPConn(s.cfg.SMTP, s.tlsConfig, s.cfg.SendTimeout, &s.dials)
+}
+
+// Dials is the number of SMTP connections opened so far.
+func (s *Sender) Dials() int64 { return s.dials.Load() }
+
+// Start launches the workers and the sweep, which runs at once and then
+// every SweepEvery. It returns at once; ctx only bounds the start. A
+// stopped Sender can be started again.
+func (s *Sender) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run != nil {
+		return errors.New("mail sender already running")
+	}
+	conns := make([]*smtpConn, s.cfg.Workers)
+	for i := range conns {
+		c, err := s.newConn()
+		if err != nil {
+			return fmt.Errorf("start mail sender: %w", err)
+		}
+		conns[i] = c
+	}
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	sweep, cancelSweep := context.WithCancel(work)
+	r := &run{
+		cancelSweep: cancelSweep,
+		cancelWork:  cancelWork,
+		sweepDone:   make(chan struct{}),
+		workersDone: make(chan struct{}),
+		drain:       make(chan struct{}),
+		kick:        make(chan struct{}, 1),
+	}
+	var workers sync.WaitGroup
+	for _, c := range conns {
+		workers.Go(func() { s.work(work, r, c) })
+	}
+	go func() {
+		workers.Wait()
+		close(r.workersDone)
+	}()
+	go s.sweepLoop(sweep, r)
+	s.run = r
+	s.log.Info("mail sender started", "smtp", s.cfg.SMTP.String(), "workers", s.cfg.Workers, "instance", s.cfg.Instance)
+	return nil
+}
+
+// Stop stops the sweep, lets the workers send what is already queued, and
+// gives back the rows this instance still holds, so they are pending again
+// for the next start or another instance. ctx is the shutdown budget: a
+// little before its deadline, sends still in progress are interrupted so
+// the leases can be given back in time. Stop is safe before Start and
+// twice.
+func (s *Sender) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	r := s.run
+	s.run = nil
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	defer r.cancelWork()
+	q := s.cfg.Queue
+	s.log.Info("mail sender stopping", "queued", q.Len())
+
+	r.cancelSweep()
+	select {
+	case <-r.sweepDone:
+	case <-ctx.Done():
+		r.cancelWork()
+		return fmt.Errorf("stop mail sender: sweep: %w", ctx.Err())
+	}
+	close(r.drain)
+
+	// Keep a fifth of what is left (at most a second) to give leases back.
+	hard := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		reserve := min(time.Until(deadline)/5, time.Second)
+		var cancel context.CancelFunc
+		hard, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
+		defer cancel()
+	}
+	select {
+	case <-r.workersDone:
+	case <-hard.Done():
+		s.log.Warn("mail sender: shutdown budget running out; interrupting sends", "queued", q.Len())
+		r.cancelWork()
+		select {
+		case <-r.workersDone:
+		case <-ctx.Done():
+			return fmt.Errorf("stop mail sender: workers still busy: %w", ctx.Err())
+		}
+	}
+	r.cancelWork()
+
+	n, err := s.cfg.Outbox.Release(ctx, s.cfg.Instance, nil, s.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("stop mail sender: give back leases: %w", err)
+	}
+	s.log.Info("mail sender stopped", "released", n, "left_in_queue", q.Len())
+	return nil
+}
+
+// work is one worker: it takes ids from the queue until the work context
+// ends or, once Stop asked to drain, the queue is empty.
+func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
+	defer func() {
+		if ctx.Err() != nil {
+			c.drop()
+		} else {
+			c.close()
+		}
+	}()
+	ch := s.cfg.Queue.C()
+	for {
+		var (
+			id int64
+			ok bool
+		)
+		select {
+		case <-ctx.Done():
+			return
+		case id, ok = <-ch:
+		case <-r.drain:
+			select {
+			case id, ok = <-ch:
+			default:
+				return
+			}
+		}
+		if !ok || ctx.Err() != nil {
+			return
+		}
+		s.deliver(ctx, c, id)
+		s.maybeKick(r)
+	}
+}
+
+// deliver claims row id and makes one attempt at sending it.
+func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) {
+	// The same id can be queued twice (by the signup and by a sweep); our
+	// claim cannot tell our lease from our own claim, so the copy waits
+	// here and finds the row settled afterwards.
+	if !s.inflight.add(id) {
+		return
+	}
+	defer s.inflight.remove(id)
+
+	now := s.cfg.Now()
+	m, ok, err := s.cfg.Outbox.Claim(ctx, id, s.cfg.Instance, now, now.Add(s.cfg.Lease))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("mail: claim failed; the sweep will find the row again", "outbox_id", id, "err", err)
+		}
+		return
+	}
+	if !ok {
+		s.log.Debug("mail: row not ours to send", "outbox_id", id)
+		return
+	}
+	start := time.Now()
+	if m.Attempts > s.cfg.MaxAttempts {
+		// Claimed again and again without an outcome: its attempts died
+		// with their process. Do not let one message take the service down
+		// for ever.
+		err = &permanentError{fmt.Errorf("gave up: %d attempts ended without an outcome", m.Attempts-1)}
+	} else {
+		err = s.attempt(ctx, c, m, now)
+	}
+	s.settle(ctx, m, err, time.Since(start))
+}
+
+// attempt mints the token if the kind needs one, renders, and sends,
+// within SendTimeout.
+func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	defer cancel()
+	data := emailData{SiteURL: s.siteURL, LoginURL: s.loginURL}
+	switch m.Kind {
+	case account.MailConfirm:
+		plain, hash, err := account.NewToken()
+		if err != nil {
+			return fmt.Errorf("mint token: %w", err)
+		}
+		if err := s.cfg.Outbox.CreateConfirmToken(ctx, m.AccountID, hash, now, now.Add(s.cfg.TokenTTL)); err != nil {
+			return err
+		}
+		link := s.confirm
+		link.RawQuery = url.Values{"token": {plain}}.Encode()
+		data.Link = link.String()
+		data.ValidFor = humanDuration(s.cfg.TokenTTL)
+	case account.MailInactiveWarning:
+		warned := m.WarnedAt
+		if warned.IsZero() {
+			warned = now
+		}
+		data.DeleteAfter = humanDate(warned.Add(s.cfg.InactiveWarning))
+	}
+	content, err := s.tmpl.render(m.Kind, data)
+	if err != nil {
+		return &permanentError{err}
+	}
+	msg, err := buildMessage(envelope{from: s.from, to: m.Email, date: now, messageID: newMessageID(s.msgIDHost)}, content)
+	if err != nil {
+		return &permanentError{err}
+	}
+	return c.send(ctx, msg)
+}
+
+// settle records the outcome of an attempt on row m.
+func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took time.Duration) {
+	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	res := Result{ID: m.ID, Kind: m.Kind, Attempt: m.Attempts, Err: err}
+	log := s.log.With("outbox_id", m.ID, "kind", string(m.Kind), "account_id", m.AccountID,
+		"attempt", m.Attempts, "duration", took)
+	var (
+		ours  bool
+		dbErr error
+	)
+	switch {
+	case err == nil:
+		res.Outcome = OutcomeSent
+		ours, dbErr = s.cfg.Outbox.MarkSent(dbCtx, m.ID, s.cfg.Instance, s.cfg.Now())
+		log.Info("mail sent")
+	case ctx.Err() != nil && !permanent(err):
+		// Stop cut it short; Stop gives the row back.
+		res.Outcome, ours = OutcomeInterrupted, true
+		log.Info("mail interrupted by shutdown", "err", err)
+	case permanent(err) || m.Attempts >= s.cfg.MaxAttempts:
+		res.Outcome = OutcomeFailed
+		ours, dbErr = s.cfg.Outbox.MarkFailed(dbCtx, m.ID, s.cfg.Instance, errorText(err))
+		log.Error("mail failed", "permanent", permanent(err), "err", err)
+	default:
+		res.Outcome = OutcomeRetry
+		wait := retryDelay(m.Attempts, s.cfg.RetryMin, s.cfg.RetryMax)
+		ours, dbErr = s.cfg.Outbox.Retry(dbCtx, m.ID, s.cfg.Instance, s.cfg.Now().Add(wait), errorText(err))
+		level := slog.LevelWarn
+		var de *dialError
+		if errors.As(err, &de) {
+			// The server or SMTP_URL is the problem, not this message.
+			level = slog.LevelError
+			log = log.With("smtp", s.cfg.SMTP.String())
+		}
+		log.Log(ctx, level, "mail retry", "retry_in", wait, "err", err)
+	}
+	switch {
+	case dbErr != nil:
+		log.Error("mail: record outcome", "outcome", res.Outcome, "err", dbErr)
+	case !ours:
+		log.Warn("mail: lease lost before the outcome was recorded; another instance may send it too", "outcome", res.Outcome)
+	}
+	if s.cfg.OnResult != nil {
+		s.cfg.OnResult(res)
+	}
+}
+
+// sweepLoop sweeps at once, then every SweepEvery, and when a draining
+// backlog asks for more.
+func (s *Sender) sweepLoop(ctx context.Context, r *run) {
+	defer close(r.sweepDone)
+	t := time.NewTicker(s.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		s.sweep(ctx, r)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.kick:
+		}
+	}
+}
+
+// sweep leases as many due rows as the queue has room for (at most
+// SweepBatch) and queues them.
+func (s *Sender) sweep(ctx context.Context, r *run) {
+	q := s.cfg.Queue
+	room := min(q.Cap()-q.Len(), s.cfg.SweepBatch)
+	if room <= 0 {
+		r.backlog.Store(true)
+		return
+	}
+	now := s.cfg.Now()
+	ids, err := s.cfg.Outbox.Lease(ctx, s.cfg.Instance, now, now.Add(s.cfg.Lease), room)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("mail: sweep failed", "err", err)
+		}
+		return
+	}
+	r.backlog.Store(len(ids) == room)
+	var back []int64
+	for _, id := range ids {
+		if !q.TryEnqueue(id) {
+			back = append(back, id)
+		}
+	}
+	if len(back) > 0 {
+		// The signup handlers filled the queue meanwhile.
+		if _, err := s.cfg.Outbox.Release(ctx, s.cfg.Instance, back, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("mail: give back swept rows", "rows", len(back), "err", err)
+		}
+	}
+	if len(ids) > 0 {
+		s.log.Debug("mail: swept outbox", "leased", len(ids), "queued", len(ids)-len(back))
+	}
+}
+
+// maybeKick asks for a sweep when a backlog is waiting and the queue is
+// down to half a batch.
+func (s *Sender) maybeKick(r *run) {
+	if r.backlog.Load() && s.cfg.Queue.Len() <= s.cfg.SweepBatch/2 {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// errorText is err as kept in the outbox's last_error.
+func errorText(err error) string {
+	t := strings.ToValidUTF8(err.Error(), "?")
+	if len(t) > maxErrorText {
+		// Cut on a rune boundary: PostgreSQL refuses invalid UTF-8.
+		t = strings.ToValidUTF8(t[:maxErrorText], "") + "…"
+	}
+	return t
+}
+
+// inflight is the set of ids this process's workers are sending.
+type inflight struct {
+	mu  sync.Mutex
+	ids map[int64]struct{}
+}
+
+func (f *inflight) add(id int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, busy := f.ids[id]; busy {
+		return false
+	}
+	f.ids[id] = struct{}{}
+	return true
+}
+
+func (f *inflight) remove(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ids, id)
+}

@@ -1,0 +1,572 @@
+package mail_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"signup/internal/account"
+	"signup/internal/devmail"
+	"signup/internal/hosted"
+	appmail "signup/internal/mail"
+)
+
+var (
+	tokenLink = regexp.MustCompile(`^` + regexp.QuoteMeta(baseURL) + `/confirm\?token=([A-Za-z0-9_-]{43})$`)
+	messageID = regexp.MustCompile(`^<[a-z2-7]{26}@signup\.example\.test>$`)
+)
+
+func TestConfirmationIsSent(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	start(t, s)
+	before := time.Now().Add(-time.Second).Truncate(time.Second)
+	id := b.enqueue(t, 1)[0]
+
+	msg := b.waitMessages(t, 1)[0]
+	if got, want := msg.To, []string{"user0@example.test"}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("envelope to = %v, want %v", got, want)
+	}
+	if msg.From != "no-reply@signup.example.test" {
+		t.Errorf("envelope from = %q", msg.From)
+	}
+	from, err := mail.ParseAddress(msg.Header.Get("From"))
+	if err != nil || from.Name != "Signup Test" || from.Address != "no-reply@signup.example.test" {
+		t.Errorf("From header %q: %v, %v", msg.Header.Get("From"), from, err)
+	}
+	if to := msg.Header.Get("To"); to != "<user0@example.test>" {
+		t.Errorf("To header = %q", to)
+	}
+	if msg.Subject != "Confirm your email address" {
+		t.Errorf("subject = %q", msg.Subject)
+	}
+	date, err := msg.Header.Date()
+	if err != nil || date.Before(before) || date.After(time.Now().Add(time.Second)) {
+		t.Errorf("Date %q = %v, %v; want about now", msg.Header.Get("Date"), date, err)
+	}
+	if id := msg.Header.Get("Message-Id"); !messageID.MatchString(id) {
+		t.Errorf("Message-ID = %q, want <random@signup.example.test>", id)
+	}
+	if ct := msg.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative") {
+		t.Errorf("Content-Type = %q, want multipart/alternative", ct)
+	}
+	if msg.ParseError != "" {
+		t.Errorf("message did not parse: %s", msg.ParseError)
+	}
+
+	// One link, in both parts, carrying a 43-character token.
+	var links []string
+	for _, l := range msg.Links {
+		if strings.Contains(l, "token=") {
+			links = append(links, l)
+		}
+	}
+	if len(links) != 1 {
+		t.Fatalf("confirmation links = %v, want one", msg.Links)
+	}
+	match := tokenLink.FindStringSubmatch(links[0])
+	if match == nil {
+		t.Fatalf("link %q is not %s/confirm?token=<43 chars>", links[0], baseURL)
+	}
+	token := match[1]
+	if !strings.Contains(msg.Text, links[0]) || !strings.Contains(msg.HTML, links[0]) {
+		t.Errorf("link missing from a part:\ntext: %s\nhtml: %s", msg.Text, msg.HTML)
+	}
+	if !strings.Contains(msg.Text, "within 24 hours") {
+		t.Errorf("text does not say how long the link works:\n%s", msg.Text)
+	}
+
+	// The database knows only the hash, and the token works once.
+	results := b.results.wait(t, "sent", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeSent) == 1 })
+	if r := results[0]; r.Kind != account.MailConfirm || r.Attempt != 1 || r.Err != nil {
+		t.Errorf("result = %+v", r)
+	}
+	var hashes [][]byte
+	rows, err := b.db.Pool().Query(t.Context(), `SELECT hash FROM tokens`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(token))
+	if len(hashes) != 1 || string(hashes[0]) != string(sum[:]) {
+		t.Fatalf("tokens table = %x, want only sha256(token) %x", hashes, sum)
+	}
+	hash, ok := account.HashToken(token)
+	if !ok {
+		t.Fatal("the mailed token is not a valid token")
+	}
+	if _, err := b.db.Accounts().UseToken(t.Context(), hash, time.Now()); err != nil {
+		t.Errorf("use the mailed token: %v", err)
+	}
+	if _, err := b.db.Accounts().UseToken(t.Context(), hash, time.Now()); !errors.Is(err, account.ErrTokenUsed) {
+		t.Errorf("use it again = %v, want ErrTokenUsed", err)
+	}
+
+	if r := b.row(t, id); r.Status != "sent" || r.Attempts != 1 || r.SentAt == nil || r.LastError != nil {
+		t.Errorf("outbox row = %+v", r)
+	}
+}
+
+func TestOtherKindsCarryNoToken(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	ctx := t.Context()
+	// A confirmed account that someone tries to sign up with again.
+	first := signup(t, b.db, "owner@example.test")
+	if _, err := b.db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sent' WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool().Exec(ctx, `UPDATE accounts SET confirmed_at = $1, last_seen_at = $1`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.db.Accounts().Signup(ctx, "owner@example.test", "x", time.Now())
+	if err != nil || res.Kind != account.MailSignupAttempt {
+		t.Fatalf("second signup = %+v, %v", res, err)
+	}
+	// A dormant account, warned today.
+	warned := time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC)
+	dormant := signup(t, b.db, "dormant@example.test")
+	var warning int64
+	err = b.db.Pool().QueryRow(ctx, `
+		WITH a AS (UPDATE accounts SET confirmed_at = $2, warned_at = $2 WHERE id = (SELECT account_id FROM outbox WHERE id = $1) RETURNING id)
+		INSERT INTO outbox (account_id, kind, created_at, next_attempt_at) SELECT id, 'inactive_warning', $3, $3 FROM a RETURNING id`,
+		dormant, warned, time.Now()).Scan(&warning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sent' WHERE id = $1`, dormant); err != nil {
+		t.Fatal(err)
+	}
+	start(t, s) // the sweep finds both
+
+	b.waitMessages(t, 2)
+	attempt := b.smtp.MessagesTo("owner@example.test")
+	if len(attempt) != 1 || attempt[0].Subject != "Someone tried to sign up with your address" {
+		t.Fatalf("signup attempt mail = %+v", attempt)
+	}
+	for _, l := range attempt[0].Links {
+		if strings.Contains(l, "token") {
+			t.Errorf("signup attempt mail carries a token: %s", l)
+		}
+	}
+	if want := baseURL + "/login"; !strings.Contains(attempt[0].Text, want) || !strings.Contains(attempt[0].HTML, want) {
+		t.Errorf("signup attempt mail lacks the sign-in link %s:\n%s", want, attempt[0].Text)
+	}
+	warn := b.smtp.MessagesTo("dormant@example.test")
+	if len(warn) != 1 || warn[0].Subject != "Your account will be deleted soon" {
+		t.Fatalf("dormancy warning = %+v", warn)
+	}
+	if !strings.Contains(warn[0].Text, "after 8 March 2030") {
+		t.Errorf("warning does not give the deletion date (warned + 168h):\n%s", warn[0].Text)
+	}
+	var tokens int
+	if err := b.db.Pool().QueryRow(ctx, `SELECT count(*) FROM tokens`).Scan(&tokens); err != nil || tokens != 0 {
+		t.Errorf("tokens = %d, %v; want none", tokens, err)
+	}
+}
+
+func TestSweepFindsWhatTheQueueMissed(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	ctx := t.Context()
+	// Committed, but the notification never reached the queue.
+	missed := signup(t, b.db, "missed@example.test")
+	// Leased by an instance that died: its lease ran out.
+	dead := signup(t, b.db, "dead@example.test")
+	if _, err := b.db.Pool().Exec(ctx, `
+		UPDATE outbox SET status = 'sending', attempts = 1, leased_by = 'dead-instance', lease_until = $2 WHERE id = $1`,
+		dead, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Leased by an instance that is alive and sending it: not ours.
+	live := signup(t, b.db, "live@example.test")
+	if _, err := b.db.Pool().Exec(ctx, `
+		UPDATE outbox SET status = 'sending', attempts = 1, leased_by = 'live-instance', lease_until = $2 WHERE id = $1`,
+		live, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.queue.TryEnqueue(live) // even when offered, another's live lease is respected
+	start(t, s)
+
+	b.results.wait(t, "both sent", func(r []appmail.Result) bool {
+		return count(r, missed, appmail.OutcomeSent) == 1 && count(r, dead, appmail.OutcomeSent) == 1
+	})
+	if r := b.row(t, dead); r.Status != "sent" || r.Attempts != 2 {
+		t.Errorf("dead instance's row = %+v, want sent on attempt 2", r)
+	}
+	if r := b.row(t, live); r.Status != "sending" || *r.LeasedBy != "live-instance" || r.Attempts != 1 {
+		t.Errorf("live instance's row = %+v, want untouched", r)
+	}
+	if n := len(b.smtp.MessagesTo("live@example.test")); n != 0 {
+		t.Errorf("sent %d messages for a row another instance holds", n)
+	}
+}
+
+func TestTemporaryFailureIsRetried(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	b.smtp.FailNext(2, 451)
+	start(t, s)
+	id := b.enqueue(t, 1)[0]
+
+	results := b.results.wait(t, "sent", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeSent) == 1 })
+	if got := outcomes(results); got != "retry retry sent" {
+		t.Errorf("outcomes = %s, want retry retry sent", got)
+	}
+	for _, r := range results[:2] {
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "451") {
+			t.Errorf("retry error = %v, want the 451 reply", r.Err)
+		}
+	}
+	if r := b.row(t, id); r.Status != "sent" || r.Attempts != 3 {
+		t.Errorf("outbox row = %+v, want sent after 3 attempts", r)
+	}
+	if n := len(b.smtp.MessagesTo("user0@example.test")); n != 1 {
+		t.Errorf("%d messages arrived, want 1", n)
+	}
+	if got := b.smtp.Attempts(); got != 3 {
+		t.Errorf("devmail saw %d attempts, want 3", got)
+	}
+}
+
+func TestPermanentFailureFailsAtOnce(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	b.smtp.FailNext(1, 550)
+	start(t, s)
+	id := b.enqueue(t, 1)[0]
+
+	results := b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
+	if got := outcomes(results); got != "failed" {
+		t.Errorf("outcomes = %s, want failed", got)
+	}
+	r := b.row(t, id)
+	if r.Status != "failed" || r.Attempts != 1 || r.LastError == nil || !strings.Contains(*r.LastError, "550") {
+		t.Errorf("outbox row = %+v, want failed after 1 attempt with the 550 reply kept", r)
+	}
+	if got := b.smtp.Attempts(); got != 1 {
+		t.Errorf("devmail saw %d attempts, want 1", got)
+	}
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.MaxAttempts = 3 })
+	b.smtp.FailNext(100, 451)
+	start(t, s)
+	id := b.enqueue(t, 1)[0]
+
+	results := b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
+	if got := outcomes(results); got != "retry retry failed" {
+		t.Errorf("outcomes = %s, want retry retry failed", got)
+	}
+	r := b.row(t, id)
+	if r.Status != "failed" || r.Attempts != 3 || r.LastError == nil || !strings.Contains(*r.LastError, "451") {
+		t.Errorf("outbox row = %+v, want failed after 3 attempts with the last 451 kept", r)
+	}
+}
+
+func TestRecoversWhenTheServerComesBack(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.MaxAttempts = 1000 })
+	b.smtp.SetFaults(devmail.Faults{Refuse: true})
+	start(t, s)
+	const n = 10
+	ids := b.enqueue(t, n)
+
+	// Every row has failed at least once against the refusing server.
+	b.results.wait(t, "a retry for each row", func(r []appmail.Result) bool {
+		for _, id := range ids {
+			if count(r, id, appmail.OutcomeRetry) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := b.smtp.Received(); got != 0 {
+		t.Fatalf("received %d messages while refusing", got)
+	}
+	r := b.row(t, ids[0])
+	if r.LastError == nil || !strings.Contains(*r.LastError, "connect to smtp server") {
+		t.Errorf("last_error = %v, want the connection failure", r.LastError)
+	}
+
+	b.smtp.SetFaults(devmail.Faults{})
+	msgs := b.waitMessages(t, n)
+	perRecipient := map[string]int{}
+	for _, m := range msgs {
+		perRecipient[m.To[0]]++
+	}
+	if len(perRecipient) != n {
+		t.Errorf("%d recipients got mail, want %d: %v", len(perRecipient), n, perRecipient)
+	}
+	b.results.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n })
+	if c := b.statusCounts(t); c.Sent != n {
+		t.Errorf("outbox = %+v, want %d sent", c, n)
+	}
+}
+
+func TestTwoInstancesSendEachMailOnce(t *testing.T) {
+	const n = 1000
+	var sentByA, sentByB atomic.Int64
+	_, b := setup(t, devmail.Config{}, func(c *appmail.Config) {
+		c.Workers = 4
+		c.SweepBatch = 50
+	})
+	// Two instances on one database; both report to one recorder and each
+	// counts what it sent.
+	shared := b.results
+	instance := func(cfg appmail.Config, name string, sent *atomic.Int64) appmail.Config {
+		cfg.Instance = name
+		cfg.Queue = hosted.NewQueue[int64](256)
+		cfg.OnResult = func(r appmail.Result) {
+			if r.Outcome == appmail.OutcomeSent {
+				sent.Add(1)
+			}
+			shared.record(r)
+		}
+		return cfg
+	}
+	a := newSender(t, instance(b.cfg, "instance-a", &sentByA))
+	second := newSender(t, instance(b.cfg, "instance-b", &sentByB))
+
+	// Insert the rows concurrently; no queue is told: only the sweeps share
+	// them out.
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if _, err := b.db.Accounts().Signup(t.Context(), fmt.Sprintf("u%04d@example.test", i), "x", time.Now()); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	start(t, a)
+	start(t, second)
+
+	shared.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) >= n })
+	stopCtx := testContext(t)
+	if err := a.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	perRecipient := map[string]int{}
+	for _, m := range b.smtp.Messages() {
+		perRecipient[m.To[0]]++
+	}
+	dups := 0
+	for rcpt, k := range perRecipient {
+		if k != 1 {
+			dups++
+			t.Errorf("%s got %d messages", rcpt, k)
+		}
+	}
+	if len(perRecipient) != n || dups != 0 || b.smtp.Received() != n {
+		t.Errorf("recipients %d, duplicates %d, received %d; want %d, 0, %d", len(perRecipient), dups, b.smtp.Received(), n, n)
+	}
+	if c := b.statusCounts(t); c.Sent != n {
+		t.Errorf("outbox = %+v, want all %d sent", c, n)
+	}
+	t.Logf("instance a sent %d, instance b sent %d", sentByA.Load(), sentByB.Load())
+	if sentByA.Load()+sentByB.Load() != n || sentByA.Load() == 0 || sentByB.Load() == 0 {
+		t.Errorf("sent by a %d + by b %d, want %d shared between both", sentByA.Load(), sentByB.Load(), n)
+	}
+}
+
+func TestConnectionsAreReused(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.Workers = 1 })
+	start(t, s)
+	const n = 40
+	b.enqueue(t, n)
+	b.waitMessages(t, n)
+	b.results.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n })
+	if got := b.smtp.Connections(); got != 1 {
+		t.Errorf("%d messages over %d connections, want 1", n, got)
+	}
+	if s.Dials() != b.smtp.Connections() {
+		t.Errorf("sender dialled %d times, devmail accepted %d connections", s.Dials(), b.smtp.Connections())
+	}
+
+	// After an error the worker dials again, and then keeps that one.
+	b.smtp.FailNext(1, 451)
+	before := s.Dials()
+	signup(t, b.db, "again@example.test")
+	b.results.wait(t, "retry then sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n+1 })
+	if got := s.Dials() - before; got != 1 {
+		t.Errorf("dials after one failure = %d, want 1", got)
+	}
+}
+
+func TestStopDrainsTheQueue(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) {
+		c.Workers = 1
+		c.SweepEvery = time.Hour
+	})
+	start(t, s)
+	const n = 20
+	b.enqueue(t, n)
+	if err := s.Stop(testContext(t)); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if c := b.statusCounts(t); c.Sent != n {
+		t.Errorf("after stop: %+v, want all %d sent", c, n)
+	}
+	if got := b.smtp.Received(); got != n {
+		t.Errorf("received %d, want %d", got, n)
+	}
+}
+
+func TestStopWithinBudgetLeavesTheRestPending(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.Workers = 2 })
+	b.smtp.SetFaults(devmail.Faults{Latency: time.Minute})
+	start(t, s)
+	const n = 10
+	b.enqueue(t, n)
+	// Both workers are inside DATA, held by the latency.
+	if err := b.smtp.WaitAttempts(testContext(t), 2); err != nil {
+		t.Fatal(err)
+	}
+
+	const budget = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	began := time.Now()
+	err := s.Stop(ctx)
+	took := time.Since(began)
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took > budget {
+		t.Errorf("stop took %v, budget %v", took, budget)
+	}
+	if c := b.statusCounts(t); c.Pending != n {
+		t.Fatalf("after stop: %+v, want all %d pending", c, n)
+	}
+	if got := count(b.results.wait(t, "interrupted", func([]appmail.Result) bool { return true }), 0, appmail.OutcomeInterrupted); got != 2 {
+		t.Errorf("%d attempts interrupted, want 2", got)
+	}
+
+	// The next sender (say, after a restart) sends them all.
+	b.smtp.SetFaults(devmail.Faults{})
+	cfg := b.cfg
+	cfg.Instance = "restarted"
+	cfg.Queue = hosted.NewQueue[int64](16)
+	results := newRecorder()
+	cfg.OnResult = results.record
+	start(t, newSender(t, cfg))
+	results.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n })
+	if c := b.statusCounts(t); c.Sent != n {
+		t.Errorf("outbox = %+v, want all sent", c)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	s, _ := setup(t, devmail.Config{}, nil)
+	ctx := testContext(t)
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("stop before start: %v", err)
+	}
+	start(t, s)
+	if err := s.Start(ctx); err == nil {
+		t.Error("second start succeeded")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("second stop: %v", err)
+	}
+	start(t, s) // a stopped sender starts again; the cleanup stops it
+}
+
+func TestRefusesHeaderInjection(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, nil)
+	start(t, s)
+	id := signup(t, b.db, "victim@example.test\r\nBcc: everyone@example.test")
+	b.queue.TryEnqueue(id)
+	results := b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
+	if err := results[0].Err; err == nil || !strings.Contains(err.Error(), "invalid recipient") {
+		t.Errorf("error = %v, want an invalid recipient", err)
+	}
+	if got := b.smtp.Attempts(); got != 0 {
+		t.Errorf("devmail saw %d attempts, want none", got)
+	}
+}
+
+func TestSTARTTLSRequiredWithoutTLSIsRetried(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.SMTP.TLS = appmail.STARTTLSRequired })
+	start(t, s)
+	id := b.enqueue(t, 1)[0]
+	results := b.results.wait(t, "retry", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeRetry) > 0 })
+	if err := results[0].Err; err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Errorf("error = %v, want a STARTTLS complaint", err)
+	}
+	if got := b.smtp.Received(); got != 0 {
+		t.Errorf("sent %d messages in the clear", got)
+	}
+}
+
+func TestTLSAndAuth(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dm   devmail.Config
+		url  func(addr string) string
+	}{
+		{"starttls required", devmail.Config{TLS: true}, func(a string) string { return "smtp://mailer:s3cret@" + a + "?starttls=required" }},
+		{"starttls opportunistic", devmail.Config{TLS: true}, func(a string) string { return "smtp://mailer:s3cret@" + a }},
+		{"implicit tls", devmail.Config{ImplicitTLS: true}, func(a string) string { return "smtps://mailer:s3cret@" + a }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The URL and the trust depend on the running server.
+			_, b := setup(t, tc.dm, nil)
+			cfg := b.cfg
+			srv, err := appmail.ParseSMTPURL(tc.url(b.smtp.SMTPAddr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.SMTP = srv
+			cfg.TLSConfig = tlsTrusting(b.smtp)
+			start(t, newSender(t, cfg))
+			b.enqueue(t, 1)
+			msg := b.waitMessages(t, 1)[0]
+			if !msg.TLS || msg.AuthUser != "mailer" {
+				t.Errorf("message came with TLS=%v as %q, want TLS as mailer", msg.TLS, msg.AuthUser)
+			}
+		})
+	}
+}
+
+// outcomes lists the outcomes in order: "retry retry sent".
+func outcomes(results []appmail.Result) string {
+	var s []string
+	for _, r := range results {
+		s = append(s, string(r.Outcome))
+	}
+	return strings.Join(s, " ")
+}
+
+// tlsTrusting trusts srv's self-signed certificate.
+func tlsTrusting(srv *devmail.Server) *tls.Config {
+	return &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12}
+}
