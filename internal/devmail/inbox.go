@@ -26,6 +26,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.handleList)
 	mux.HandleFunc("GET /messages/{id}", s.handleMessage)
 	mux.HandleFunc("GET /messages/{id}/raw", s.handleRaw)
+	mux.HandleFunc("GET /messages/{id}/html", s.handleHTML)
 	mux.HandleFunc("POST /reset", s.handleReset)
 	mux.HandleFunc("GET /api/messages", s.handleAPIList)
 	mux.HandleFunc("GET /api/messages/{id}", s.handleAPIMessage)
@@ -39,7 +40,7 @@ func (s *Server) Handler() http.Handler {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; frame-src 'self'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
@@ -128,6 +129,21 @@ func (s *Server) handleRaw(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(m.Raw)
+}
+
+// handleHTML serves a message's HTML part for the message page's iframe,
+// sandboxed by its own policy: no scripts, no forms, links open only on a
+// click.
+func (s *Server) handleHTML(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.lookup(r)
+	if !ok {
+		s.handleNotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; frame-ancestors 'self'; sandbox allow-popups allow-top-navigation-by-user-activation")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.Write([]byte(m.HTML))
 }
 
 func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
