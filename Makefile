@@ -35,6 +35,7 @@ lint: vet staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 unit:
+	@scripts/ensure-chromium.sh
 	@url=$$(scripts/ensure-postgres.sh) && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -timeout 15m ./...
 

@@ -13,6 +13,7 @@ import (
 
 	"signup/internal/account"
 	"signup/internal/hosted"
+	appmail "signup/internal/mail"
 	apphttp "signup/internal/http"
 	"signup/internal/store"
 )
@@ -131,6 +132,20 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Hasher:   account.NewHasher(account.DefaultParams(), 0),
 		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(id) }),
 	})
+
+	sender, err := appmail.New(appmail.Config{
+		Outbox:          db.Outbox(),
+		Queue:           queue,
+		SMTP:            cfg.SMTP,
+		From:            cfg.MailFrom,
+		BaseURL:         cfg.BaseURL,
+		InactiveWarning: cfg.InactiveWarning,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	host.Add("mail", sender, hosted.Options{})
 
 	rl := cfg.RateLimit
 	site, err := apphttp.NewSite(apphttp.SiteConfig{

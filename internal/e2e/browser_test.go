@@ -1,0 +1,159 @@
+package e2e_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"signup/internal/devmail"
+	"signup/internal/e2e"
+	"signup/internal/store/storetest"
+)
+
+// outputDir is test-output/<name> at the repository root.
+func outputDir(t *testing.T, name string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "test-output", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// freePort returns a port nothing listens on now, for a BASE_URL that must
+// be known before the process starts.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestBrowserFlow walks the whole product in Chromium: sign up, find the
+// email in the dev inbox, click the link, sign in, see the account, sign out.
+func TestBrowserFlow(t *testing.T) {
+	mail := devmail.New(devmail.Config{HTTPAddr: "127.0.0.1:0"})
+	if err := mail.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mail.Stop(context.Background()) })
+
+	port := freePort(t)
+	site := "http://127.0.0.1:" + port
+	e2e.Start(t, webBinary, map[string]string{
+		"DATABASE_URL": storetest.URL(t),
+		"SMTP_URL":     mail.SMTPURL(),
+		"HTTP_ADDR":    "127.0.0.1:" + port,
+		"BASE_URL":     site,
+	})
+	e2e.WaitReady(t, site, 30*time.Second)
+
+	ctx := e2e.Browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	shots := outputDir(t, "browser")
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	text := func(sel chromedp.CSS) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	const email, password = "browser@example.com", "a long and unusual passphrase"
+
+	run("open the site",
+		chromedp.Navigate(site),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/signup"]`)),
+		shot("01-home"),
+		chromedp.Click(chromedp.CSS(`main a[href="/signup"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		shot("02-signup"),
+	)
+	signedUp := time.Now()
+	run("sign up",
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(`//h1[contains(., "Check your inbox")]`),
+		shot("03-check-inbox"),
+	)
+
+	waitCtx, cancelWait := context.WithTimeout(ctx, 2*time.Second)
+	msgs, err := mail.Wait(waitCtx, func(m []devmail.Message) bool { return len(m) > 0 })
+	cancelWait()
+	if err != nil {
+		t.Fatalf("no email within 2 s of signing up: %v", err)
+	}
+	t.Logf("email arrived %v after the signup was submitted", time.Since(signedUp))
+	if msgs[0].To[0] != email {
+		t.Fatalf("email to %v", msgs[0].To)
+	}
+
+	run("open the dev inbox",
+		chromedp.Navigate(mail.InboxURL()),
+		chromedp.WaitVisible(`//a[contains(., "Confirm your email address")]`),
+		shot("04-inbox"),
+		chromedp.Click(`//a[contains(., "Confirm your email address")]`),
+		chromedp.WaitVisible(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
+		shot("05-message"),
+	)
+	run("click the link",
+		chromedp.Click(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
+		chromedp.WaitVisible(`//h1[contains(., "Your account is confirmed")]`),
+		shot("06-confirmed"),
+	)
+	run("sign in",
+		chromedp.Click(chromedp.CSS(`main a[href="/login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		shot("07-sign-in"),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`#account-email`)),
+		shot("08-account"),
+	)
+	if got := strings.TrimSpace(text(chromedp.CSS(`#account-email`))); got != email {
+		t.Fatalf("account page shows %q", got)
+	}
+	run("sign out",
+		chromedp.Click(chromedp.CSS(`main form[action="/logout"] button`)),
+		chromedp.WaitVisible(`//h1[contains(., "Welcome")]`),
+		shot("09-signed-out"),
+	)
+	// A phone-sized view of the signup page, to see it fits.
+	run("phone",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(site+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		shot("10-signup-phone"),
+	)
+	t.Logf("screenshots in %s", shots)
+}
