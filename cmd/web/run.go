@@ -13,8 +13,8 @@ import (
 
 	"signup/internal/account"
 	"signup/internal/hosted"
-	appmail "signup/internal/mail"
 	apphttp "signup/internal/http"
+	appmail "signup/internal/mail"
 	"signup/internal/store"
 )
 
