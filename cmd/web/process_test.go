@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -148,7 +149,7 @@ func TestProcessReadyDuringLifecycle(t *testing.T) {
 	e2e.WaitReady(t, p.URL(), 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.Addr+"/healthz", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.URL()+"/healthz", nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", res, err)
@@ -157,5 +158,30 @@ func TestProcessReadyDuringLifecycle(t *testing.T) {
 	p.Cmd.Process.Signal(syscall.SIGINT)
 	if code := p.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGINT", code)
+	}
+}
+
+func TestProcessNotReadyWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t)
+	p := startWeb(t, env)
+	e2e.WaitReady(t, p.URL(), 30*time.Second)
+
+	// The database goes away: readiness turns false, liveness stays true.
+	dbURL, _ := url.Parse(env["DATABASE_URL"])
+	storetest.Drop(t, strings.TrimPrefix(dbURL.Path, "/"))
+	status := func(path string) int {
+		res, err := http.Get(p.URL() + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("readyz with the database gone: %d", got)
+	}
+	if got := status("/healthz"); got != http.StatusOK {
+		t.Errorf("healthz with the database gone: %d", got)
 	}
 }
