@@ -15,6 +15,7 @@ import (
 	"signup/internal/hosted"
 	apphttp "signup/internal/http"
 	appmail "signup/internal/mail"
+	"signup/internal/purge"
 	"signup/internal/store"
 )
 
@@ -30,17 +31,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args, getenv, stdout, stderr)
+	case "purge":
+		return purgeCmd(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return &configError{problems: []string{fmt.Sprintf("unknown command %q; want serve or migrate (see web help)", cmd)}}
+	return &configError{problems: []string{fmt.Sprintf("unknown command %q; want serve, migrate or purge (see web help)", cmd)}}
 }
 
-const usage = `usage: web [serve|migrate] [flags]
+const usage = `usage: web [serve|migrate|purge] [flags]
 
   serve    run the site, the mail sender and the purger (the default)
   migrate  bring the database schema up to date and exit
+  purge    run one purge pass now (--dry-run prints what it would delete;
+           --force passes the safety limit)
 
 Configuration is read from the environment; a flag of the same name in
 lower case with dashes (--database-url for DATABASE_URL) overrides it.
@@ -146,6 +151,21 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	host.Add("mail", sender, hosted.Options{})
+
+	purger, err := purge.New(purge.Config{
+		Store:                db.Purges(),
+		Schedule:             cfg.PurgeSchedule,
+		Location:             cfg.PurgeTZ,
+		UnconfirmedRetention: cfg.UnconfirmedRetention,
+		InactiveRetention:    cfg.InactiveRetention,
+		InactiveWarning:      cfg.InactiveWarning,
+		MaxShare:             cfg.PurgeMaxShare,
+		Logger:               logger.With("service", "purge"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	host.Add("purge", purger, hosted.Options{})
 
 	rl := cfg.RateLimit
 	site, err := apphttp.NewSite(apphttp.SiteConfig{
