@@ -113,23 +113,31 @@ func TestProcessSIGTERMDrainsSlowRequest(t *testing.T) {
 	e2e.WaitReady(t, p.URL(), 30*time.Second)
 	t.Logf("process start to /readyz 200: %v", time.Since(started))
 
-	// A slow client: headers now, the body after SIGTERM.
+	// A slow client: headers now, the body after SIGTERM. Expect:
+	// 100-continue makes the server say when the handler starts reading the
+	// body, so the signal surely lands while the request is in flight.
 	conn, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	body := "email=slow%40example.com&password=correct+horse+battery+staple"
-	fmt.Fprintf(conn, "POST /signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", p.Addr, len(body), body[:10])
+	fmt.Fprintf(conn, "POST /signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", p.Addr, len(body))
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+	br.ReadString('\n') // the blank line after it
 
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
-	if _, err := io.WriteString(conn, body[10:]); err != nil {
+	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("the in-flight request was cut: %v", err)
 	}
