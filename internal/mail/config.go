@@ -28,6 +28,7 @@ type Outbox interface {
 	Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error)
 	MarkFailed(ctx context.Context, id int64, instance string, lastErr string) (bool, error)
 	Release(ctx context.Context, instance string, ids []int64, now time.Time) (int64, error)
+	LockInstance(ctx context.Context, instance string) (*store.InstanceLock, error)
 }
 
 var _ Outbox = (*store.Outbox)(nil)
@@ -74,7 +75,12 @@ type Config struct {
 	// one instance holds, not how fast it sends. Default 100.
 	SweepBatch int
 	// Lease is how long a row leased or claimed by this instance stays
-	// reserved to it. It must cover a whole attempt: at least twice
+	// reserved to it, at most. The sender holds an instance lock in
+	// PostgreSQL for as long as it runs; when the process dies the lock
+	// goes with its session, and other instances take its rows at their
+	// next sweep, without waiting for the lease. Lease is the backstop for
+	// a process that is alive but stuck, or whose death the server has not
+	// noticed yet. It must cover a whole attempt: at least twice
 	// SendTimeout. Default 1m.
 	Lease time.Duration
 	// RetryMin and RetryMax bound the wait before retrying after a
@@ -88,8 +94,11 @@ type Config struct {
 	// SendTimeout bounds one attempt: connecting (when needed) and
 	// delivering one message. Default 30s.
 	SendTimeout time.Duration
-	// Instance names this process in the leases it takes; it must differ
-	// between processes sharing a database. Default "hostname-pid".
+	// Instance names this process in the leases it takes and in its
+	// instance lock; it must differ between processes sharing a database
+	// at the same time. A process that starts with the id of a dead one
+	// (the same pid after a container restart) takes that one's rows at
+	// Start. Default "hostname-pid".
 	Instance string
 	// Now is the clock for the times written to the database and the
 	// Date header. Default time.Now.

@@ -9,9 +9,9 @@
 // and claim the row (a conditional UPDATE that leases it to this instance
 // and counts the attempt). A sweep, at start and every SweepEvery, leases
 // due rows the queue does not carry (a missed notification, a retry whose
-// time has come, the lease of a process that died) with FOR UPDATE SKIP
-// LOCKED and queues them: that is also how several instances share one
-// outbox without sending a row twice.
+// time has come, the rows of a process that died: see Crashes) with FOR
+// UPDATE SKIP LOCKED and queues them: that is also how several instances
+// share one outbox without sending a row twice.
 //
 // For each claimed row the worker mints the confirmation token (only its
 // SHA-256 is stored, the link goes in the email), renders the text and
@@ -32,12 +32,44 @@
 //
 // Delivery is at least once: a message is sent twice only when an attempt
 // was cut short after the server accepted it (a crash, or Stop interrupting
-// a send) or when a stalled worker outlived its lease.
+// a send), when a stalled worker outlived its lease, or while the instance
+// lock was lost (below).
+//
+// # Crashes
+//
+// A lease alone would keep a killed process's rows, in flight or merely
+// swept into its queue, from everyone until the lease (Config.Lease, a
+// minute) ran out. So each sender also proves it is alive: from Start to
+// Stop it holds a session-level advisory lock,
+// pg_advisory_lock_shared(0x6d61696c, hashtext(instance)), on a connection
+// of its own outside the pool. When the process dies, PostgreSQL ends the
+// session and the lock is gone at once. A lease counts as dead when its
+// lease_until has passed or when no session holds its owner's lock
+// (pg_locks, in this database); the sweep's lease and the claim by id both
+// take dead leases, so another instance, or the restarted process, sends a
+// killed process's rows at its next sweep. The expiry stays as the
+// backstop for a process that is alive but stuck, and for one whose host
+// vanished before the server noticed its connection was gone.
+//
+// Start fails when it cannot take the lock (the database is down). It then
+// gives back rows still leased under its own instance id, which only a dead
+// earlier process with the same id (a pid reused by a restarted container)
+// can have left, unless another live session shares the lock. The lock is
+// shared, so two ids whose hashes collide never block each other; a
+// collision only means a crash of one is recovered when its leases expire.
+//
+// When the lock's connection breaks (a database restart, a terminated
+// session), the sender takes it again on a new connection with capped
+// backoff, and sweeps nothing meanwhile. Until it is back, other instances
+// may take the rows this one holds: a message in flight may then be sent
+// twice. Recording an outcome stays conditional on leased_by being this
+// instance, so whichever instance loses that race only logs it.
 //
 // # Stopping
 //
 // Stop ends the sweep, lets the workers send what is already queued within
 // the shutdown budget, interrupts what is still in progress shortly before
 // the budget runs out, and gives back every row this instance holds: they
-// are pending again, for the next start or another instance.
+// are pending again, for the next start or another instance. It gives up
+// the instance lock last.
 package mail

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"signup/internal/devmail"
@@ -237,4 +238,62 @@ func count(results []mail.Result, id int64, o mail.Outcome) int {
 		}
 	}
 	return n
+}
+
+// holdInstanceLock takes instance's lock, as a live sender of that name
+// holds it, until the test ends.
+func holdInstanceLock(t *testing.T, db *store.DB, instance string) *store.InstanceLock {
+	t.Helper()
+	l, err := db.Outbox().LockInstance(t.Context(), instance)
+	if err != nil {
+		t.Fatalf("lock instance %s: %v", instance, err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return l
+}
+
+// lockHolders returns the server pids holding instance's lock, the
+// documented pg_advisory_lock_shared(0x6d61696c, hashtext(instance)).
+func (b *bundle) lockHolders(t *testing.T, instance string) []uint32 {
+	t.Helper()
+	rows, err := b.db.Pool().Query(t.Context(), `
+		SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = x'6d61696c'::int AND objsubid = 2 AND granted
+		  AND objid = hashtext($1)::oid
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pids
+}
+
+// leaseTo makes row id look like instance's work in progress: leased until
+// until, on its first attempt.
+func (b *bundle) leaseTo(t *testing.T, id int64, instance string, until time.Time) {
+	t.Helper()
+	if _, err := b.db.Pool().Exec(t.Context(), `
+		UPDATE outbox SET status = 'sending', attempts = 1, leased_by = $2, lease_until = $3 WHERE id = $1`,
+		id, instance, until); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond on database state, where nothing signals, until it
+// holds or testTimeout passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := testContext(t)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+	}
 }

@@ -57,6 +57,9 @@ type run struct {
 	drain       chan struct{} // closed by Stop: take what is queued, then exit
 	kick        chan struct{} // asks for a sweep now (a backlog is draining)
 	backlog     atomic.Bool   // the last sweep found more due rows than it took
+	cancelLock  context.CancelFunc
+	lockDone    chan struct{} // closed once the instance lock is given up
+	lockLost    atomic.Bool   // the instance lock is being taken again
 }
 
 // New checks cfg, fills its defaults and parses the email templates. The
@@ -114,9 +117,10 @@ func (s *Sender) newConn() (*smtpConn, error) {
 // Dials is the number of SMTP connections opened so far.
 func (s *Sender) Dials() int64 { return s.dials.Load() }
 
-// Start launches the workers and the sweep, which runs at once and then
-// every SweepEvery. It returns at once; ctx only bounds the start. A
-// stopped Sender can be started again.
+// Start takes the instance lock (and fails when the database cannot be
+// reached), then launches the workers and the sweep, which runs at once
+// and then every SweepEvery. It returns once they run; ctx only bounds the
+// start. A stopped Sender can be started again.
 func (s *Sender) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,8 +135,15 @@ func (s *Sender) Start(ctx context.Context) error {
 		}
 		conns[i] = c
 	}
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	lock, err := s.lockInstance(ctx)
+	if err != nil {
+		return fmt.Errorf("start mail sender: %w", err)
+	}
+	base := context.WithoutCancel(ctx)
+	work, cancelWork := context.WithCancel(base)
 	sweep, cancelSweep := context.WithCancel(work)
+	// The lock outlives the work: Stop gives it up last.
+	held, cancelLock := context.WithCancel(base)
 	r := &run{
 		cancelSweep: cancelSweep,
 		cancelWork:  cancelWork,
@@ -140,7 +151,10 @@ func (s *Sender) Start(ctx context.Context) error {
 		workersDone: make(chan struct{}),
 		drain:       make(chan struct{}),
 		kick:        make(chan struct{}, 1),
+		cancelLock:  cancelLock,
+		lockDone:    make(chan struct{}),
 	}
+	go s.holdLock(held, r, lock)
 	var workers sync.WaitGroup
 	for _, c := range conns {
 		workers.Go(func() { s.work(work, r, c) })
@@ -155,12 +169,12 @@ func (s *Sender) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the sweep, lets the workers send what is already queued, and
+// Stop stops the sweep, lets the workers send what is already queued,
 // gives back the rows this instance still holds, so they are pending again
-// for the next start or another instance. ctx is the shutdown budget: a
-// little before its deadline, sends still in progress are interrupted so
-// the leases can be given back in time. Stop is safe before Start and
-// twice.
+// for the next start or another instance, and then gives up the instance
+// lock. ctx is the shutdown budget: a little before its deadline, sends
+// still in progress are interrupted so the leases can be given back in
+// time. Stop is safe before Start and twice.
 func (s *Sender) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	r := s.run
@@ -170,6 +184,7 @@ func (s *Sender) Stop(ctx context.Context) error {
 		return nil
 	}
 	defer r.cancelWork()
+	defer r.cancelLock() // early returns: the lock goes in the background
 	q := s.cfg.Queue
 	s.log.Info("mail sender stopping", "queued", q.Len())
 
@@ -206,6 +221,12 @@ func (s *Sender) Stop(ctx context.Context) error {
 	n, err := s.cfg.Outbox.Release(ctx, s.cfg.Instance, nil, s.cfg.Now())
 	if err != nil {
 		return fmt.Errorf("stop mail sender: give back leases: %w", err)
+	}
+	r.cancelLock()
+	select {
+	case <-r.lockDone:
+	case <-ctx.Done():
+		return fmt.Errorf("stop mail sender: give up the instance lock: %w", ctx.Err())
 	}
 	s.log.Info("mail sender stopped", "released", n, "left_in_queue", q.Len())
 	return nil
@@ -385,6 +406,11 @@ func (s *Sender) sweepLoop(ctx context.Context, r *run) {
 // sweep leases as many due rows as the queue has room for (at most
 // SweepBatch) and queues them.
 func (s *Sender) sweep(ctx context.Context, r *run) {
+	if r.lockLost.Load() {
+		// Rows leased now would look abandoned to the other instances at
+		// once; let them have the due rows until the lock is back.
+		return
+	}
 	q := s.cfg.Queue
 	room := min(q.Cap()-q.Len(), s.cfg.SweepBatch)
 	if room <= 0 {

@@ -194,6 +194,7 @@ func TestSweepFindsWhatTheQueueMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Leased by an instance that is alive and sending it: not ours.
+	holdInstanceLock(t, b.db, "live-instance")
 	live := signup(t, b.db, "live@example.test")
 	if _, err := b.db.Pool().Exec(ctx, `
 		UPDATE outbox SET status = 'sending', attempts = 1, leased_by = 'live-instance', lease_until = $2 WHERE id = $1`,
@@ -482,7 +483,7 @@ func TestStopWithinBudgetLeavesTheRestPending(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	s, _ := setup(t, devmail.Config{}, nil)
+	s, b := setup(t, devmail.Config{}, nil)
 	ctx := testContext(t)
 	if err := s.Stop(ctx); err != nil {
 		t.Errorf("stop before start: %v", err)
@@ -491,8 +492,14 @@ func TestLifecycle(t *testing.T) {
 	if err := s.Start(ctx); err == nil {
 		t.Error("second start succeeded")
 	}
+	if n := len(b.lockHolders(t, b.cfg.Instance)); n != 1 {
+		t.Errorf("%d sessions hold the instance lock while running, want 1", n)
+	}
 	if err := s.Stop(ctx); err != nil {
 		t.Errorf("stop: %v", err)
+	}
+	if n := len(b.lockHolders(t, b.cfg.Instance)); n != 0 {
+		t.Errorf("%d sessions hold the instance lock after stop, want 0", n)
 	}
 	if err := s.Stop(ctx); err != nil {
 		t.Errorf("second stop: %v", err)

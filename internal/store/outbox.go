@@ -18,6 +18,13 @@ import (
 // owner (leased_by, the sender's instance id). Every settling write is
 // conditional on that lease still being the caller's, so a worker that
 // stalled past its lease cannot clobber a row another instance re-leased.
+//
+// A lease is dead, and its row free for another instance to take, when
+// lease_until has passed or when its owner is not alive: no session holds
+// the owner's instance lock (see LockInstance). The second is what makes a
+// crash cheap: PostgreSQL drops the lock with the dead process's session,
+// and its rows are taken by the next sweep instead of a minute later. The
+// first is the backstop for an owner that is alive but stuck.
 type Outbox struct{ db *DB }
 
 // Outbox returns the outbox repository over db.
@@ -41,20 +48,22 @@ type OutboxMail struct {
 
 // Lease takes up to limit due rows for instance until leaseUntil and returns
 // their ids, to be fed to the sender's channel. Due rows are pending ones
-// whose next attempt is at or before now, and rows whose lease expired
-// before now (their holder died or stalled). Rows locked by a concurrent
-// Lease are skipped, so instances never take the same row. Expired leases
-// come first: they are the oldest work.
+// whose next attempt is at or before now, and rows whose lease is dead: it
+// expired before now (its holder stalled), or its holder's instance lock is
+// not held (the holder died). Rows locked by a concurrent Lease are
+// skipped, so instances never take the same row. Dead leases come first:
+// they are the oldest work.
 func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	// Two arms, each served by its partial index; FOR UPDATE is not allowed
-	// with UNION, hence the CTEs.
+	// with UNION, hence the CTEs. The dead arm reads every 'sending' row,
+	// which is only the work in flight, and pg_locks once.
 	rows, err := o.db.pool.Query(ctx, `
-		WITH expired AS (
-			SELECT id, lease_until AS due_at FROM outbox
-			WHERE status = 'sending' AND lease_until < $1
+		WITH dead AS (
+			SELECT id, lease_until AS due_at FROM outbox o
+			WHERE status = 'sending' AND (lease_until < $1 OR `+holderDead+`)
 			ORDER BY lease_until
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED
@@ -65,7 +74,7 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED
 		), picked AS (
-			(SELECT 0 AS arm, * FROM expired UNION ALL SELECT 1, * FROM due)
+			(SELECT 0 AS arm, * FROM dead UNION ALL SELECT 1, * FROM due)
 			ORDER BY arm, due_at
 			LIMIT $4
 		), leased AS (
@@ -85,10 +94,11 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 }
 
 // Claim takes row id for sending by instance until leaseUntil and counts an
-// attempt. It succeeds when the row is pending and due, when its lease
-// expired, or when instance already holds it (a Lease took it for the
-// channel). ok is false, and nothing changes, when the row is leased by
-// another instance, was settled already, is not due, or is gone.
+// attempt. It succeeds when the row is pending and due, when its lease is
+// dead (expired, or its holder's instance lock is not held), or when
+// instance already holds it (a Lease took it for the channel). ok is false,
+// and nothing changes, when the row is leased by another live instance, was
+// settled already, is not due, or is gone.
 //
 // Claim cannot tell instance's Lease from instance's own earlier Claim: the
 // caller must not claim a row it is already sending.
@@ -104,7 +114,7 @@ func (o *Outbox) Claim(ctx context.Context, id int64, instance string, now, leas
 		FROM accounts a
 		WHERE o.id = $1 AND a.id = o.account_id
 		  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
-		       OR (o.status = 'sending' AND (o.lease_until < $3 OR o.leased_by = $2)))
+		       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
 		RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at`,
 		id, instance, now, leaseUntil).Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -201,4 +211,135 @@ func (o *Outbox) Counts(ctx context.Context) (OutboxCounts, error) {
 		return c, fmt.Errorf("count outbox rows: %w", interpret(err))
 	}
 	return c, nil
+}
+
+// instanceLockClass is the first key of every sender's instance lock,
+// pg_advisory_lock_shared(instanceLockClass, hashtext(instance)): "mail" in
+// ASCII, 0x6d61696c. Two-key advisory locks (objsubid 2 in pg_locks) never
+// meet the one-key locks of the migrator and the purger.
+const instanceLockClass = "1835100524"
+
+// holderDead is true for an outbox row o whose leased_by holds no instance
+// lock in this database (advisory locks are per database). The subquery is
+// uncorrelated, so PostgreSQL reads pg_locks once per statement, and only
+// when a row needs it, and hashes what it found.
+const holderDead = `hashtext(o.leased_by)::oid NOT IN (
+	SELECT l.objid FROM pg_locks l
+	WHERE l.locktype = 'advisory' AND l.classid = ` + instanceLockClass + ` AND l.objsubid = 2 AND l.granted
+	  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`
+
+// InstanceLock is a sender instance's sign of life: a session-level
+// advisory lock on a connection of its own, held for as long as the
+// instance runs. When the process dies, PostgreSQL ends its session and
+// the lock goes with it, so the rows it leased are dead at once (see Lease
+// and Claim). A process that vanishes with its host keeps its lock until
+// the server notices the connection is gone (TCP keepalive); its rows are
+// then taken when lease_until passes, as before.
+//
+// The lock is shared: taking it never waits, and two instances whose ids
+// hash alike both hold it. Such a collision only means that the rows of
+// one of them wait for lease_until after a crash while the other lives.
+// The session must be a real one: behind a pooler in transaction mode the
+// lock would not last.
+//
+// An InstanceLock is used by one goroutine at a time: Wait, then Release.
+type InstanceLock struct {
+	conn     *pgx.Conn
+	instance string
+	others   int
+	lost     bool // Wait saw the session go
+}
+
+// LockInstance opens a connection with the pool's settings (outside the
+// pool, so it takes none of its room and never goes back to it holding the
+// lock), named "signup-mail <instance>" in pg_stat_activity, and takes
+// instance's lock on it.
+func (o *Outbox) LockInstance(ctx context.Context, instance string) (*InstanceLock, error) {
+	cfg := o.db.pool.Config().ConnConfig // a copy
+	cfg.RuntimeParams["application_name"] = "signup-mail " + instance
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("take instance lock: connect: %w", interpret(err))
+	}
+	l := &InstanceLock{conn: conn, instance: instance}
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_lock_shared(`+instanceLockClass+`, hashtext($1))`, instance)
+	if err == nil {
+		err = conn.QueryRow(ctx, `
+			SELECT count(*) FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.classid = `+instanceLockClass+` AND l.objsubid = 2 AND l.granted
+			  AND l.objid = hashtext($1)::oid AND l.pid <> pg_backend_pid()
+			  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+			instance).Scan(&l.others)
+	}
+	if err != nil {
+		conn.Close(context.Background()) //nolint:errcheck // ending the session frees the lock
+		return nil, fmt.Errorf("take instance lock: %w", interpret(err))
+	}
+	return l, nil
+}
+
+// PID is the server process holding the lock, as pg_locks and
+// pg_stat_activity show it.
+func (l *InstanceLock) PID() uint32 { return l.conn.PgConn().PID() }
+
+// Others is how many other sessions held the same lock when it was taken:
+// another live process with the same instance id, or one whose id hashes
+// alike. Either way a crash of one is noticed only when its leases expire;
+// with the same id, the two also share their leases.
+func (l *InstanceLock) Others() int { return l.others }
+
+// Wait blocks while the lock is held. It returns ctx.Err() when ctx ends,
+// and an error saying why once the session is lost: the server ended it
+// (a restart, pg_terminate_backend: noticed at once), or the connection
+// broke (noticed at once, or by a ping after checkEvery of silence when it
+// broke without a word). A lost lock is gone for good; Release the
+// InstanceLock and take a new one.
+func (l *InstanceLock) Wait(ctx context.Context, checkEvery time.Duration) error {
+	for {
+		// Nothing is LISTENed for: this only reads until the server says
+		// goodbye or the connection fails, which takes no time to notice.
+		quiet, cancel := context.WithTimeout(ctx, checkEvery)
+		err := l.conn.PgConn().WaitForNotification(quiet)
+		silent := quiet.Err() != nil
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !silent {
+			l.lost = true
+			return fmt.Errorf("instance lock lost: %w", interpret(err))
+		}
+		// Silent for a while: ask, in case the connection died quietly.
+		ping, cancel := context.WithTimeout(ctx, checkEvery)
+		err = l.conn.Ping(ping)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			l.lost = true
+			return fmt.Errorf("instance lock lost: %w", interpret(err))
+		}
+	}
+}
+
+// Release gives the lock up and closes its connection. Closing alone would
+// free it too; unlocking first does not depend on how soon the server
+// notices. A lost lock is only closed.
+func (l *InstanceLock) Release(ctx context.Context) error {
+	if l.conn.IsClosed() {
+		return nil
+	}
+	if l.lost {
+		l.conn.Close(ctx) //nolint:errcheck // it is broken already
+		return nil
+	}
+	_, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock_shared(`+instanceLockClass+`, hashtext($1))`, l.instance)
+	if cerr := l.conn.Close(ctx); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("release instance lock: %w", interpret(err))
+	}
+	return nil
 }

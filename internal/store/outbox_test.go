@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"signup/internal/account"
 	"signup/internal/store"
@@ -54,22 +58,59 @@ func readRow(t *testing.T, db *store.DB, id int64) outboxRow {
 	return r
 }
 
+// lockInstance takes instance's lock on db, as a running sender holds it,
+// until the test ends.
+func lockInstance(t *testing.T, db *store.DB, instance string) *store.InstanceLock {
+	t.Helper()
+	l, err := db.Outbox().LockInstance(t.Context(), instance)
+	if err != nil {
+		t.Fatalf("lock instance %s: %v", instance, err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return l
+}
+
+// lease sets row id to status 'sending', leased by instance until until.
+func lease(t *testing.T, db *store.DB, id int64, instance string, until time.Time) {
+	t.Helper()
+	if _, err := db.Pool().Exec(t.Context(), `UPDATE outbox SET status = 'sending', leased_by = $2, lease_until = $3 WHERE id = $1`,
+		id, instance, until); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockHolders returns the server pids holding instance's lock in db.
+func lockHolders(t *testing.T, db *store.DB, instance string) []uint32 {
+	t.Helper()
+	rows, err := db.Pool().Query(t.Context(), `
+		SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = 1835100524 AND objsubid = 2 AND granted
+		  AND objid = hashtext($1)::oid
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY pid`, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pids
+}
+
 func TestOutboxLease(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
+	lockInstance(t, db, "me")
+	lockInstance(t, db, "other")
 	due := queued(t, db, "due@example.test", now.Add(-time.Minute))
 	later := queued(t, db, "later@example.test", now.Add(time.Minute))
 	dead := queued(t, db, "dead@example.test", now.Add(-time.Hour))
 	live := queued(t, db, "live@example.test", now.Add(-time.Hour))
-	// dead's holder died: its lease ran out. live's holder is still at it.
-	if _, err := db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sending', leased_by = 'gone', lease_until = $2 WHERE id = $1`,
-		dead, now.Add(-time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sending', leased_by = 'other', lease_until = $2 WHERE id = $1`,
-		live, now.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	// dead's holder stalled: its lease ran out. live's holder is alive
+	// (it holds its instance lock) and still at it.
+	lease(t, db, dead, "other", now.Add(-time.Second))
+	lease(t, db, live, "other", now.Add(time.Second))
 
 	ids, err := ob.Lease(ctx, "me", now, now.Add(time.Minute), 10)
 	if err != nil {
@@ -114,6 +155,7 @@ func TestOutboxLeaseConcurrentNeverOverlaps(t *testing.T) {
 	)
 	for w := range 4 {
 		instance := fmt.Sprintf("i%d", w)
+		lockInstance(t, db, instance)
 		wg.Go(func() {
 			for {
 				ids, err := ob.Lease(context.Background(), instance, now, now.Add(time.Minute), 7)
@@ -149,6 +191,8 @@ func TestOutboxClaim(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
 	until := now.Add(time.Minute)
+	lockInstance(t, db, "me")
+	lockInstance(t, db, "other")
 
 	id := queued(t, db, "Claim@Example.test", now)
 	m, ok, err := ob.Claim(ctx, id, "me", now, until)
@@ -246,6 +290,8 @@ func TestOutboxSettleNeedsTheLease(t *testing.T) {
 func TestOutboxRelease(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
+	lockInstance(t, db, "me")
+	lockInstance(t, db, "other")
 	a := queued(t, db, "a@example.test", now)
 	b := queued(t, db, "b@example.test", now)
 	c := queued(t, db, "c@example.test", now)
@@ -309,5 +355,125 @@ func TestOutboxConfirmToken(t *testing.T) {
 	}
 	if id, err := db.Accounts().UseToken(ctx, lookup, now.Add(time.Minute)); err != nil || id != res.AccountID {
 		t.Errorf("UseToken = %d, %v", id, err)
+	}
+}
+
+// A lease whose holder's instance lock is not held is dead at once,
+// however far its lease_until; a live holder's lease is respected until it
+// expires. Locks are per database: one held elsewhere does not count.
+func TestOutboxLeaseOfDeadHolder(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	far := now.Add(time.Hour)
+	mine := far.Add(time.Hour) // our own leases outlast the others'
+	lockInstance(t, db, "me")
+	lockInstance(t, db, "live")
+	lockInstance(t, storetest.New(t), "elsewhere")
+	live := lockInstance(t, db, "dies")
+
+	ghost := queued(t, db, "ghost@example.test", now)
+	lease(t, db, ghost, "ghost-1", far)
+	elsewhere := queued(t, db, "elsewhere@example.test", now)
+	lease(t, db, elsewhere, "elsewhere", far.Add(time.Second))
+	alive := queued(t, db, "alive@example.test", now)
+	lease(t, db, alive, "live", far)
+	dies := queued(t, db, "dies@example.test", now)
+	lease(t, db, dies, "dies", far)
+
+	ids, err := ob.Lease(ctx, "me", now, mine, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{ghost, elsewhere}; !slices.Equal(ids, want) {
+		t.Fatalf("leased %v, want %v (not %d or %d, whose holders are alive)", ids, want, alive, dies)
+	}
+	if _, ok, err := ob.Claim(ctx, dies, "me", now, mine); ok || err != nil {
+		t.Fatalf("claim of a live holder's row = %v, %v", ok, err)
+	}
+
+	// The holder dies: its session ends, and its rows are free at once.
+	if _, err := db.Pool().Exec(ctx, `SELECT pg_terminate_backend($1)`, live.PID()); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := live.Wait(waitCtx, time.Minute); err == nil || waitCtx.Err() != nil {
+		t.Fatalf("wait on a terminated lock = %v (ctx %v), want the loss", err, waitCtx.Err())
+	}
+	// The server drops the lock as the backend exits, a moment after the
+	// client hears of it.
+	for len(lockHolders(t, db, "dies")) > 0 {
+		if waitCtx.Err() != nil {
+			t.Fatal("the terminated session still holds its lock")
+		}
+		runtime.Gosched()
+	}
+	m, ok, err := ob.Claim(ctx, dies, "me", now, mine)
+	if err != nil || !ok || m.Attempts != 1 {
+		t.Fatalf("claim of a dead holder's row = %+v, %v, %v", m, ok, err)
+	}
+	// The live holder's row goes when its lease expires: the holder is
+	// alive but stuck.
+	if ids, err := ob.Lease(ctx, "me", now, mine, 10); err != nil || len(ids) != 0 {
+		t.Fatalf("lease = %v, %v; want nothing", ids, err)
+	}
+	if ids, err := ob.Lease(ctx, "me", far.Add(time.Second), far.Add(time.Minute), 10); err != nil || !slices.Equal(ids, []int64{alive}) {
+		t.Fatalf("lease after expiry = %v, %v; want %d", ids, err, alive)
+	}
+}
+
+func TestInstanceLock(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	ctx := t.Context()
+
+	first := lockInstance(t, db, "web-1")
+	second := lockInstance(t, db, "web-1") // shared: never waits
+	if first.Others() != 0 || second.Others() != 1 {
+		t.Errorf("others = %d, %d; want 0, 1", first.Others(), second.Others())
+	}
+	if got, want := lockHolders(t, db, "web-1"), []uint32{min(first.PID(), second.PID()), max(first.PID(), second.PID())}; !slices.Equal(got, want) {
+		t.Errorf("holders = %v, want %v", got, want)
+	}
+	var app string
+	if err := db.Pool().QueryRow(ctx, `SELECT application_name FROM pg_stat_activity WHERE pid = $1`, first.PID()).Scan(&app); err != nil || app != "signup-mail web-1" {
+		t.Errorf("application_name = %q, %v", app, err)
+	}
+
+	// Quiet: Wait pings now and then and keeps waiting until ctx ends; the
+	// connection is still fine afterwards.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := first.Wait(short, 20*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("wait until ctx ends = %v", err)
+	}
+	if err := first.Release(ctx); err != nil {
+		t.Errorf("release: %v", err)
+	}
+	if got := lockHolders(t, db, "web-1"); !slices.Equal(got, []uint32{second.PID()}) {
+		t.Errorf("holders after release = %v, want %d", got, second.PID())
+	}
+	if err := first.Release(ctx); err != nil {
+		t.Errorf("second release: %v", err)
+	}
+
+	// Lost: the server ends the session; Wait says so at once.
+	if _, err := db.Pool().Exec(ctx, `SELECT pg_terminate_backend($1)`, second.PID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(ctx, time.Minute); err == nil || ctx.Err() != nil {
+		t.Errorf("wait on a terminated session = %v", err)
+	}
+	if err := second.Release(ctx); err != nil {
+		t.Errorf("release of a lost lock: %v", err)
+	}
+
+	down, err := store.New("postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=5", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	if _, err := down.Outbox().LockInstance(ctx, "web-1"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("lock with the database down = %v, want ErrUnavailable", err)
 	}
 }
