@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"signup/internal/account"
+	"signup/internal/devmail"
+)
+
+func signupThroughput(sz sizes) *scenario {
+	return &scenario{
+		name:     "signups/s at saturation",
+		unit:     "signups/s",
+		baseUnit: "hashes/s",
+		goal:     &goal{text: "ratio ≥ 0.9", atLeast: true, limit: 0.9},
+		note: fmt.Sprintf("Baseline: NumCPU goroutines hashing with account.DefaultParams (argon2id m=19 MiB, t=2, p=1) for %v in this process. "+
+			"Signups: %d×NumCPU closed-loop vegeta workers POST /signup to the web process for %v; 303 answers per second, "+
+			"the load generator, PostgreSQL and the mail sender sharing the same cores.", sz.hashFor, saturationWorkersPerCPU, sz.saturateFor),
+		measure: func(ctx context.Context, h *harness) (measurement, error) {
+			hashes, err := hashRate(ctx, sz.hashFor)
+			if err != nil {
+				return measurement{}, err
+			}
+			s, err := h.startSite(ctx, devmail.Faults{})
+			if err != nil {
+				return measurement{}, err
+			}
+			defer s.close()
+			tr := signupTargeter(s.url)
+			// Warm up: connections, the pool, the first hashes.
+			atSaturation(ctx, tr, runtime.NumCPU(), sz.saturateFor/10)
+			m := atSaturation(ctx, tr, saturationWorkersPerCPU*runtime.NumCPU(), sz.saturateFor)
+			if err := expect(m, http.StatusSeeOther, h.progress); err != nil {
+				return measurement{}, err
+			}
+			return measurement{value: perSecond(m, http.StatusSeeOther), baseline: hashes}, nil
+		},
+	}
+}
+
+// saturationWorkersPerCPU keeps the site's hashing slots (one per CPU) busy
+// with requests queued behind them, so no core waits for the client.
+const saturationWorkersPerCPU = 4
+
+// hashRate is how many passwords NumCPU goroutines hash per second with the
+// product's parameters, through the product's Hasher.
+func hashRate(ctx context.Context, d time.Duration) (float64, error) {
+	n := runtime.NumCPU()
+	hasher := account.NewHasher(account.DefaultParams(), n)
+	if _, err := hasher.Hash(ctx, password); err != nil { // warm up
+		return 0, err
+	}
+	var count atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := hasher.Hash(ctx, password); err != nil {
+					errs <- err
+					return
+				}
+				count.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(count.Load()) / elapsed.Seconds(), nil
+}
