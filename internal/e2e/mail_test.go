@@ -69,11 +69,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 // TestSignupDoesNotWaitForSMTP: with the SMTP peer taking a second per
-// message, signups still answer fast, and every mail arrives later.
+// message, signups still answer fast, and every mail arrives later. It
+// runs alone in this package (not parallel): its figures are latencies.
+// No signup may take as long as one SMTP delivery (a signup that waited
+// for the send could not), and the median must stay under 100 ms; the
+// p99 under load is make bench's slow-SMTP row.
 func TestSignupDoesNotWaitForSMTP(t *testing.T) {
-	t.Parallel()
 	mail := startMail(t)
-	mail.SetFaults(devmail.Faults{Latency: time.Second})
+	const latency = time.Second
+	mail.SetFaults(devmail.Faults{Latency: latency})
 	p := e2e.Start(t, fastBinary, map[string]string{
 		"DATABASE_URL": storetest.URL(t), "SMTP_URL": mail.SMTPURL(), "RATE_LIMIT": "off",
 	})
@@ -89,9 +93,12 @@ func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 		took = append(took, time.Since(start))
 	}
 	p50, max := percentile(took, 0.5), percentile(took, 1)
-	t.Logf("signup with SMTP at 1 s/message: p50 %v, max %v", p50, max)
-	if max >= 100*time.Millisecond {
-		t.Errorf("a signup took %v with a slow SMTP peer; it must not wait for SMTP", max)
+	t.Logf("signup with SMTP at %v/message: p50 %v, max %v", latency, p50, max)
+	if max >= latency {
+		t.Errorf("a signup took %v with SMTP at %v/message: it waited for the send", max, latency)
+	}
+	if p50 >= 100*time.Millisecond {
+		t.Errorf("median signup %v with a slow SMTP peer; want well under 100ms", p50)
 	}
 	waitMail(t, mail, emails, 60*time.Second)
 }
