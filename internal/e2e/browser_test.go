@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -124,6 +125,16 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.Click(`//a[contains(., "Confirm your email address")]`),
 		chromedp.WaitVisible(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
 		shot("05-message"),
+	)
+	// The inbox frames the HTML part under a sandbox that the screenshot
+	// does not wait for; the part's own URL shows what a mail client would.
+	message := fmt.Sprintf("%s/messages/%d", strings.TrimSuffix(mail.InboxURL(), "/"), msgs[0].ID)
+	run("view the HTML part",
+		chromedp.Navigate(message+"/html"),
+		chromedp.WaitVisible(`//a[contains(., "Confirm my address")]`),
+		shot("05b-message-html"),
+		chromedp.Navigate(message),
+		chromedp.WaitVisible(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
 	)
 	run("click the link",
 		chromedp.Click(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
