@@ -131,11 +131,11 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		func(context.Context) error { db.Close(); return nil },
 	), hosted.Options{})
 
-	queue := hosted.NewQueue[int64](4096)
+	queue := hosted.NewQueue[appmail.Job](4096)
 	accounts := account.NewService(account.Config{
 		Repo:     db.Accounts(),
 		Hasher:   account.NewHasher(account.DefaultParams(), 0),
-		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(id) }),
+		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
 	})
 
 	sender, err := appmail.New(appmail.Config{
