@@ -25,7 +25,7 @@ import (
 
 // run is the whole program, testable: it takes its arguments, environment
 // and output instead of reading globals.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -73,7 +73,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func migrateCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{}, stderr)
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv lookupEnv, stderr io.Writer) error {
 	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{smtp: true}, stderr)
 	if err != nil {
 		return err
