@@ -251,7 +251,8 @@ func TestDashboard(t *testing.T) {
 	if strings.Contains(page, "<script") {
 		t.Error("the page has a script")
 	}
-	mustContain(t, "page", page, `<meta http-equiv="refresh" content="5">`)
+	// Refreshing drops ?retried=, so its notice shows once.
+	mustContain(t, "page", page, `<meta http-equiv="refresh" content="5; url=/">`)
 	services := section(t, page, "services")
 	mustContain(t, "services", services, `<th scope="row">mail</th>`, `<th scope="row">purge</th>`, `state-running`)
 	if n := strings.Count(services, ">running<"); n != 2 {
