@@ -305,6 +305,19 @@ func TestDashboard(t *testing.T) {
 	if res := b.post(t, "/outbox/nope/retry", b.srv.URL, "same-origin"); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("retry of a bad id = %d, want 400", res.StatusCode)
 	}
+
+	// The same events, as metrics.
+	_, metrics := b.get(t, "/metrics")
+	mustContain(t, "metrics", metrics,
+		`signup_signups_total 4`,
+		`signup_emails_sent_total{kind="confirm"} 4`,
+		`signup_emails_failed_total{kind="confirm"} 1`,
+		`signup_emails_retried_total{kind="confirm"} 0`,
+		`signup_email_send_duration_seconds_count{kind="confirm"} 5`,
+		`signup_outbox_rows{status="sent"} 4`,
+		`signup_purge_runs_total{outcome="succeeded"} 1`,
+		`signup_service_state{service="mail",state="running"} 1`,
+	)
 }
 
 // TestOpsRoutes: pprof is mounted, the style sheet is served, a large body

@@ -72,7 +72,7 @@ func (p *Purger) cutoffs(now time.Time) Cutoffs {
 func (p *Purger) run(ctx context.Context, opts Options, tick time.Time) (rep Report, err error) {
 	if p.cfg.Observer != nil {
 		// Deferred first, so it runs last: after a panic has been recorded.
-		defer func() { p.cfg.Observer.Ran(outcomeOf(rep, err), rep) }()
+		defer func() { p.cfg.Observer.Ran(outcomeOf(ctx, rep, err), rep) }()
 	}
 	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{DryRun: opts.DryRun, StatementTimeout: p.cfg.StatementTimeout})
 	if err != nil {
@@ -190,7 +190,8 @@ const (
 	OutcomeSucceeded Outcome = "succeeded"
 	// OutcomeFailed: the run failed, or stopped at the safety limit.
 	OutcomeFailed Outcome = "failed"
-	// OutcomeInterrupted: the run's context ended between batches.
+	// OutcomeInterrupted: the run's context ended (between batches, or
+	// before it could start).
 	OutcomeInterrupted Outcome = "interrupted"
 	// OutcomeBusy: another purge held the lock; nothing ran.
 	OutcomeBusy Outcome = "busy"
@@ -208,14 +209,16 @@ type Observer interface {
 	Ran(outcome Outcome, rep Report)
 }
 
-// outcomeOf classifies the end of a run.
-func outcomeOf(rep Report, err error) Outcome {
+// outcomeOf classifies the end of a run. A run that failed because its
+// context ended (the host is stopping) was interrupted, whatever step it
+// was at.
+func outcomeOf(ctx context.Context, rep Report, err error) Outcome {
 	switch {
 	case errors.Is(err, errTickDone):
 		return OutcomeServed
 	case errors.Is(err, ErrBusy):
 		return OutcomeBusy
-	case errors.Is(err, ErrInterrupted):
+	case errors.Is(err, ErrInterrupted), err != nil && ctx.Err() != nil:
 		return OutcomeInterrupted
 	case err != nil, rep.Error != "":
 		return OutcomeFailed
