@@ -90,7 +90,10 @@ func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	}
 	p50, max := percentile(took, 0.5), percentile(took, 1)
 	t.Logf("signup with SMTP at 1 s/message: p50 %v, max %v", p50, max)
-	if max >= 100*time.Millisecond {
+	// Half the peer's latency: a signup that waited for SMTP takes at least
+	// the whole second. A tighter bound measured the machine's load instead
+	// (argon2 alone takes 100 ms on two busy cores).
+	if max >= time.Second/2 {
 		t.Errorf("a signup took %v with a slow SMTP peer; it must not wait for SMTP", max)
 	}
 	waitMail(t, mail, emails, 60*time.Second)
