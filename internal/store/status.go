@@ -13,11 +13,16 @@ import (
 
 // OutboxFailure is an outbox row marked failed, for the status page.
 type OutboxFailure struct {
-	ID        int64            `db:"id"`
-	Kind      account.MailKind `db:"kind"`
-	Email     string           `db:"email"`
-	Attempts  int              `db:"attempts"`
-	CreatedAt time.Time        `db:"created_at"`
+	// ID is the outbox row's id.
+	ID int64 `db:"id"`
+	// Kind is the email it was to send.
+	Kind account.MailKind `db:"kind"`
+	// Email is the recipient, the account's address.
+	Email string `db:"email"`
+	// Attempts is how many attempts were made.
+	Attempts int `db:"attempts"`
+	// CreatedAt is when the email was queued.
+	CreatedAt time.Time `db:"created_at"`
 	// LastError is the SMTP server's answer, or what else went wrong.
 	LastError string `db:"last_error"`
 }
