@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -80,7 +81,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if site == "" {
 		site = "http://localhost:8080"
 	}
-	fmt.Fprintf(stdout, "\n  app:        %s\n  dev inbox:  %s\n  database:   %s\n\n  Ctrl-C stops everything.\n\n", site, inbox, redact(dbURL))
+	status := "http://localhost:9090"
+	if addr := getenv("OPS_ADDR"); addr != "" {
+		host, port, _ := net.SplitHostPort(addr)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		status = "http://" + net.JoinHostPort(host, port)
+	}
+	fmt.Fprintf(stdout, "\n  app:        %s\n  dev inbox:  %s\n  status:     %s\n  database:   %s\n\n  Ctrl-C stops everything.\n\n", site, inbox, status, redact(dbURL))
 
 	select {
 	case err := <-exited:

@@ -59,6 +59,13 @@ type setting struct {
 	parse            func(v string) error
 }
 
+// emptyDisables are the variables that, set to the empty string, turn
+// something off rather than take their default.
+var emptyDisables = map[string]bool{"OPS_ADDR": true}
+
+// lookupEnv reads a variable and says whether it is set, as os.LookupEnv.
+type lookupEnv func(name string) (string, bool)
+
 // configError lists every problem found, one line each; `web` exits 2.
 type configError struct{ problems []string }
 
@@ -70,7 +77,7 @@ type needs struct{ smtp bool }
 // loadConfig reads the environment, then flags of the same name
 // (--database-url for DATABASE_URL), which override it. Every problem is
 // reported, each on one line naming the variable.
-func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, need needs, stderr io.Writer) (*config, []string, error) {
+func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, stderr io.Writer) (*config, []string, error) {
 	c := &config{}
 	settings := []setting{
 		{"DATABASE_URL", "", "PostgreSQL connection URL (required)", func(v string) error {
@@ -186,8 +193,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, nee
 
 	values := make(map[string]*string, len(settings))
 	for _, s := range settings {
-		v := getenv(s.name)
-		if v == "" {
+		v, set := getenv(s.name)
+		if v == "" && !(set && emptyDisables[s.name]) {
 			v = s.def
 		}
 		values[s.name] = &v

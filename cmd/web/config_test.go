@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-func env(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
+func env(kv map[string]string) lookupEnv {
+	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
 }
 
 func TestConfigProblemsNameTheVariable(t *testing.T) {
@@ -103,5 +103,27 @@ func TestSeveralProblemsOneLineEach(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("want 3 lines (DATABASE_URL, SMTP_URL, SHUTDOWN_TIMEOUT), got %q", lines)
+	}
+}
+
+// TestOpsAddrEmptyDisables: OPS_ADDR unset takes its default; set to the
+// empty string, it turns the ops listener off (other variables set empty
+// still take their defaults).
+func TestOpsAddrEmptyDisables(t *testing.T) {
+	kv := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SMTP_URL": "smtp://localhost:25", "HTTP_ADDR": ""}
+	cfg, _, err := loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.HTTPAddr != ":8080" {
+		t.Errorf("unset OPS_ADDR = %q, empty HTTP_ADDR = %q; want the defaults", cfg.OpsAddr, cfg.HTTPAddr)
+	}
+	kv["OPS_ADDR"] = ""
+	if cfg, _, err = loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{}); err != nil || cfg.OpsAddr != "" {
+		t.Errorf("OPS_ADDR set empty = %q, %v; want it off", cfg.OpsAddr, err)
+	}
+	delete(kv, "OPS_ADDR")
+	if cfg, _, err = loadConfig(newFlagSet(), []string{"--ops-addr="}, env(kv), needs{smtp: true}, &bytes.Buffer{}); err != nil || cfg.OpsAddr != "" {
+		t.Errorf("--ops-addr= gives %q, %v; want it off", cfg.OpsAddr, err)
 	}
 }

@@ -29,7 +29,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "web: second signal: exiting now")
 		os.Exit(1)
 	}()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
 

@@ -15,7 +15,7 @@ import (
 //
 // A real run migrates the schema first, as `web serve` does at start; a dry
 // run changes nothing, so it needs a migrated database.
-func purgeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func purgeCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	fs := newFlagSet()
 	dryRun := fs.Bool("dry-run", false, "count what the purge would delete and warn; change nothing")
 	force := fs.Bool("force", false, "pass the safety limit (PURGE_MAX_SHARE)")

@@ -11,17 +11,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"signup/internal/account"
 	"signup/internal/hosted"
 	apphttp "signup/internal/http"
 	appmail "signup/internal/mail"
+	"signup/internal/ops"
 	"signup/internal/purge"
 	"signup/internal/store"
 )
 
 // run is the whole program, testable: it takes its arguments, environment
 // and output instead of reading globals.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -69,7 +73,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func migrateCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{}, stderr)
 	if err != nil {
 		return err
@@ -92,7 +96,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv lookupEnv, stderr io.Writer) error {
 	cfg, _, err := loadConfig(newFlagSet(), args, getenv, needs{smtp: true}, stderr)
 	if err != nil {
 		return err
@@ -110,11 +114,13 @@ type app struct {
 	host *hosted.Host
 	db   *store.DB
 	site *apphttp.Server
+	// ops is the ops listener; nil when OPS_ADDR is empty.
+	ops *apphttp.Server
 }
 
 // build wires the services into a host: database first, then the mail
-// sender, then the site last, so no signup is taken before the sender runs
-// and the site stops first.
+// sender, the purger and the ops listener, then the site last, so no
+// signup is taken before the sender runs and the site stops first.
 func build(cfg *config, logger *slog.Logger) (*app, error) {
 	db, err := store.New(cfg.DatabaseURL, store.Options{StatementTimeout: 10 * time.Second})
 	if err != nil {
@@ -131,11 +137,24 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		func(context.Context) error { db.Close(); return nil },
 	), hosted.Options{})
 
-	queue := hosted.NewQueue[int64](4096)
+	queue := hosted.NewQueue[appmail.Job](4096)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := ops.NewMetrics(registry, ops.MetricsConfig{
+		Services: host.States,
+		Queue:    queue,
+		Outbox:   db.Outbox(),
+		Purges:   db.Purges(),
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	accounts := account.NewService(account.Config{
 		Repo:     db.Accounts(),
 		Hasher:   account.NewHasher(account.DefaultParams(), 0),
-		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(id) }),
+		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
+		Observer: metrics,
 	})
 
 	sender, err := appmail.New(appmail.Config{
@@ -146,6 +165,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
 		Logger:          logger,
+		Observer:        metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -161,11 +181,34 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		InactiveWarning:      cfg.InactiveWarning,
 		MaxShare:             cfg.PurgeMaxShare,
 		Logger:               logger.With("service", "purge"),
+		Observer:             metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 	host.Add("purge", purger, hosted.Options{})
+
+	var opsSrv *apphttp.Server
+	if cfg.OpsAddr != "" {
+		dash, err := ops.NewDashboard(ops.DashboardConfig{
+			Services: host.States,
+			Queue:    queue,
+			Outbox:   db.Outbox(),
+			Purges:   purger,
+			Enqueue:  func(id int64) bool { return queue.TryEnqueue(appmail.NewJob(id)) },
+			Logger:   logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		h, err := ops.NewHandler(ops.HandlerConfig{Gatherer: registry, Dashboard: dash, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		// pprof's CPU profile and trace run for up to 30 s by default.
+		opsSrv = apphttp.NewServer(apphttp.ServerConfig{Name: "ops", Addr: cfg.OpsAddr, Handler: h, Logger: logger, WriteTimeout: 2 * time.Minute})
+		host.Add("ops", opsSrv, hosted.Options{})
+	}
 
 	rl := cfg.RateLimit
 	site, err := apphttp.NewSite(apphttp.SiteConfig{
@@ -175,6 +218,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
 		RatePeriod:     rl.Period,
 		TrustedProxies: cfg.TrustedProxies,
+		Observer:       metrics,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -182,7 +226,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	}
 	srv := apphttp.NewServer(apphttp.ServerConfig{Name: "http", Addr: cfg.HTTPAddr, Handler: site, Logger: logger})
 	host.Add("http", srv, hosted.Options{})
-	return &app{host: host, db: db, site: srv}, nil
+	return &app{host: host, db: db, site: srv, ops: opsSrv}, nil
 }
 
 var (

@@ -94,3 +94,22 @@ type NotifierFunc func(outboxID int64)
 
 // Queued calls f.
 func (f NotifierFunc) Queued(outboxID int64) { f(outboxID) }
+
+// Observer hears of what the Service did, after it is committed, for
+// metrics. Its methods must not block.
+type Observer interface {
+	// SignedUp is called after a signup transaction committed, for a new
+	// address and for a taken one (res.Existing) alike.
+	SignedUp(res SignupResult)
+	// Confirmed is called after a confirmation token was spent.
+	Confirmed()
+	// SignedIn is called after a session was opened.
+	SignedIn()
+}
+
+// nopObserver is the Observer of a Service configured without one.
+type nopObserver struct{}
+
+func (nopObserver) SignedUp(SignupResult) {}
+func (nopObserver) Confirmed()            {}
+func (nopObserver) SignedIn()             {}

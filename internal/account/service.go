@@ -15,6 +15,9 @@ type Config struct {
 	Hasher *Hasher
 	// Notifier hears of emails queued by a committed transaction. Optional.
 	Notifier Notifier
+	// Observer hears of signups, confirmations and sign-ins, for metrics.
+	// Optional.
+	Observer Observer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// SessionIdle ends a session that is not used for this long (default 7 days).
@@ -38,6 +41,9 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.Notifier == nil {
 		cfg.Notifier = NotifierFunc(func(int64) {})
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 7 * 24 * time.Hour
@@ -106,6 +112,7 @@ func (s *Service) Signup(ctx context.Context, email, password string) (SignupRes
 		return SignupResult{}, fmt.Errorf("signup: %w", err)
 	}
 	s.cfg.Notifier.Queued(res.OutboxID)
+	s.cfg.Observer.SignedUp(res)
 	return res, nil
 }
 
@@ -136,6 +143,7 @@ func (s *Service) Confirm(ctx context.Context, token string) (accountID int64, e
 	if err != nil {
 		return 0, fmt.Errorf("confirm: %w", err)
 	}
+	s.cfg.Observer.Confirmed()
 	return id, nil
 }
 
@@ -195,6 +203,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (token str
 	if err := s.cfg.Repo.CreateSession(ctx, sess); err != nil {
 		return "", Account{}, fmt.Errorf("sign in: %w", err)
 	}
+	s.cfg.Observer.SignedIn()
 	return plain, acct, nil
 }
 

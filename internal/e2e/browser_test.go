@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,11 +55,13 @@ func TestBrowserFlow(t *testing.T) {
 
 	port := freePort(t)
 	site := "http://127.0.0.1:" + port
-	e2e.Start(t, webBinary, map[string]string{
+	web := e2e.Start(t, webBinary, map[string]string{
 		"DATABASE_URL": storetest.URL(t),
 		"SMTP_URL":     mail.SMTPURL(),
 		"HTTP_ADDR":    "127.0.0.1:" + port,
 		"BASE_URL":     site,
+		"OPS_ADDR":     "127.0.0.1:0",
+		"RATE_LIMIT":   "off",
 	})
 	e2e.WaitReady(t, site, 30*time.Second)
 
@@ -159,6 +163,52 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.WaitVisible(`//h1[contains(., "Welcome")]`),
 		shot("09-signed-out"),
 	)
+	// A small load, then one email the SMTP peer refuses for good; the
+	// status dashboard shows it all, and retries the failure.
+	const load = 12
+	c := e2e.NewClient()
+	for i := range load - 1 {
+		c.Signup(t, site, fmt.Sprintf("load%02d@example.com", i))
+	}
+	waitCtx, cancelWait = context.WithTimeout(ctx, 30*time.Second)
+	_, err = mail.Wait(waitCtx, func(m []devmail.Message) bool { return len(m) == load })
+	cancelWait()
+	if err != nil {
+		t.Fatalf("the load's emails did not arrive: %v", err)
+	}
+	const refused = "refused@example.com"
+	mail.FailNext(1, 550)
+	c.Signup(t, site, refused)
+	status := web.OpsURL(t)
+	waitFor(t, 30*time.Second, "the failure on the dashboard", func() bool {
+		res, err := http.Get(status)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return strings.Contains(string(b), refused)
+	})
+	run("status dashboard",
+		chromedp.Navigate(status),
+		chromedp.WaitVisible(`//section[@id="failures"]//td[contains(., "`+refused+`")]`),
+		shot("11-status"),
+	)
+	if got := strings.TrimSpace(text(chromedp.CSS(`#outbox-sent`))); got != strconv.Itoa(load) {
+		t.Errorf("the dashboard shows %s sent, want %d", got, load)
+	}
+	run("retry the failed email",
+		chromedp.Click(chromedp.CSS(`#failures form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+		shot("12-status-retried"),
+	)
+	waitCtx, cancelWait = context.WithTimeout(ctx, 30*time.Second)
+	_, err = mail.Wait(waitCtx, func(m []devmail.Message) bool { return len(m) == load+1 })
+	cancelWait()
+	if err != nil {
+		t.Fatalf("the retried email did not arrive: %v", err)
+	}
+
 	// A phone-sized view of the signup page, to see it fits.
 	run("phone",
 		chromedp.EmulateViewport(390, 844),

@@ -94,11 +94,12 @@ func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	}
 	p50, max := percentile(took, 0.5), percentile(took, 1)
 	t.Logf("signup with SMTP at %v/message: p50 %v, max %v", latency, p50, max)
-	if max >= latency {
+	// Half the peer's latency: a signup that waited for SMTP takes at least
+	// the whole second. A tighter bound measured the machine's load instead
+	// (argon2 alone takes 100 ms on two busy cores); make bench's slow-SMTP
+	// row is where the p99 is measured against a synchronous send.
+	if max >= latency/2 {
 		t.Errorf("a signup took %v with SMTP at %v/message: it waited for the send", max, latency)
-	}
-	if p50 >= 100*time.Millisecond {
-		t.Errorf("median signup %v with a slow SMTP peer; want well under 100ms", p50)
 	}
 	waitMail(t, mail, emails, 60*time.Second)
 }

@@ -109,6 +109,15 @@ func Start(t testing.TB, bin string, env map[string]string, args ...string) *Pro
 // URL is the site's base URL.
 func (p *Process) URL() string { return "http://" + p.Addr }
 
+// OpsURL is the base URL of the ops listener, for a process launched with
+// OPS_ADDR set; it waits for the listener to log its address.
+func (p *Process) OpsURL(t testing.TB) string {
+	t.Helper()
+	rec := p.WaitLog(t, time.Minute, func(l map[string]any) bool { return l["msg"] == "listening" && l["server"] == "ops" })
+	addr, _ := rec["addr"].(string)
+	return "http://" + addr
+}
+
 // WaitLog blocks until a log record matches, failing the test when the
 // process exits first or the timeout passes.
 func (p *Process) WaitLog(t testing.TB, timeout time.Duration, match func(map[string]any) bool) map[string]any {

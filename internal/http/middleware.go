@@ -129,9 +129,17 @@ func (s *Site) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		route := r.URL.Path
+		took := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		route, pattern := r.URL.Path, "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+			route, pattern = rc.RoutePattern(), rc.RoutePattern()
+		}
+		if s.cfg.Observer != nil {
+			// The pattern, never the path: paths are unbounded label values.
+			s.cfg.Observer.Served(pattern, r.Method, rec.status, took)
 		}
 		level := slog.LevelInfo
 		if rec.status >= 500 {
@@ -139,7 +147,7 @@ func (s *Site) logRequests(next http.Handler) http.Handler {
 		}
 		s.logger.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
-			slog.Int("bytes", rec.bytes), slog.Duration("duration", time.Since(start)),
+			slog.Int("bytes", rec.bytes), slog.Duration("duration", took),
 			slog.String("ip", clientIPFrom(r.Context())))
 	})
 }

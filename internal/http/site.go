@@ -36,7 +36,18 @@ type SiteConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies (default 16 KiB).
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// Observer, when set, hears of every request served, for metrics.
+	Observer RequestObserver
+	Logger   *slog.Logger
+}
+
+// RequestObserver hears of requests served, for metrics. Served must not
+// block.
+type RequestObserver interface {
+	// Served is called after each request with its route pattern ("/signup",
+	// "/static/*"; "unmatched" when no route matched), method, status and
+	// how long it took.
+	Served(route, method string, status int, took time.Duration)
 }
 
 // Site is the web application's handler.

@@ -48,6 +48,7 @@ type options struct {
 	params         account.Params
 	trustedProxies []netip.Prefix
 	concurrency    int
+	observer       apphttp.RequestObserver
 }
 
 // cheapParams keep tests fast; the semaphore and timing tests use real ones.
@@ -80,6 +81,7 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 		RatePeriod:     time.Minute,
 		TrustedProxies: o.trustedProxies,
 		Ready:          db.Ping,
+		Observer:       o.observer,
 	})
 	if err != nil {
 		t.Fatal(err)

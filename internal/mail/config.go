@@ -41,7 +41,7 @@ type Config struct {
 	// Queue carries outbox ids to the workers: the signup handlers offer
 	// new rows to it, the sweep feeds it due ones. Its capacity bounds how
 	// many rows one sweep leases. Required, with a capacity of at least 1.
-	Queue *hosted.Queue[int64]
+	Queue *hosted.Queue[Job]
 	// SMTP is the server to send through, from ParseSMTPURL(SMTP_URL).
 	// Required.
 	SMTP SMTPServer
@@ -109,6 +109,31 @@ type Config struct {
 	// OnResult, when set, is called by the workers after each attempt is
 	// settled (tests wait on it instead of sleeping). It must not block.
 	OnResult func(Result)
+	// Observer, when set, hears of queue waits and attempts, for metrics.
+	Observer Observer
+}
+
+// Job is an outbox row offered to the sender's queue.
+type Job struct {
+	// ID is the outbox row's id.
+	ID int64
+	// Queued is when the job was put in the queue, to measure how long it
+	// waited there; zero when unknown.
+	Queued time.Time
+}
+
+// NewJob returns the job for outbox row id, queued now.
+func NewJob(id int64) Job { return Job{ID: id, Queued: time.Now()} }
+
+// Observer hears what the sender does, for metrics. Its methods are called
+// by the workers and must not block.
+type Observer interface {
+	// Dequeued is called when a worker takes a job from the queue, with how
+	// long the job waited there (jobs with no Queued time are not told).
+	Dequeued(wait time.Duration)
+	// Attempted is called once an attempt is settled, with its outcome and
+	// how long the attempt took (rendering and SMTP).
+	Attempted(kind account.MailKind, outcome Outcome, took time.Duration)
 }
 
 // Defaults for zero Config fields.

@@ -16,7 +16,7 @@ func TestConfigValidation(t *testing.T) {
 		base, _ := url.Parse("https://example.com")
 		return mail.Config{
 			Outbox:  (*store.DB)(nil).Outbox(), // never called: New does not touch the database
-			Queue:   hosted.NewQueue[int64](8),
+			Queue:   hosted.NewQueue[mail.Job](8),
 			SMTP:    mail.SMTPServer{Host: "localhost", Port: 25},
 			BaseURL: base,
 		}
@@ -31,7 +31,7 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"no outbox", func(c *mail.Config) { c.Outbox = nil }, "Outbox is required"},
 		{"no queue", func(c *mail.Config) { c.Queue = nil }, "Queue is required"},
-		{"unbuffered queue", func(c *mail.Config) { c.Queue = hosted.NewQueue[int64](0) }, "capacity"},
+		{"unbuffered queue", func(c *mail.Config) { c.Queue = hosted.NewQueue[mail.Job](0) }, "capacity"},
 		{"no smtp", func(c *mail.Config) { c.SMTP = mail.SMTPServer{} }, "SMTP needs"},
 		{"bad from", func(c *mail.Config) { c.From = "nobody" }, `From "nobody" is not an email address`},
 		{"from with a line break", func(c *mail.Config) { c.From = "a@example.com\r\nBcc: b@example.com" }, "From must be one line"},

@@ -105,7 +105,7 @@ func TestInstanceLockIsTakenAgain(t *testing.T) {
 	}
 	// And the sender works.
 	sent := signup(t, b.db, "after@example.test")
-	b.queue.TryEnqueue(sent)
+	b.queue.TryEnqueue(appmail.NewJob(sent))
 	b.results.wait(t, "sent after the lock came back", func(r []appmail.Result) bool { return count(r, sent, appmail.OutcomeSent) == 1 })
 }
 

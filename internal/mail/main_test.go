@@ -33,7 +33,7 @@ const baseURL = "https://signup.example.test/app"
 type bundle struct {
 	db      *store.DB
 	smtp    *devmail.Server
-	queue   *hosted.Queue[int64]
+	queue   *hosted.Queue[mail.Job]
 	results *recorder
 	cfg     mail.Config
 }
@@ -44,7 +44,7 @@ type bundle struct {
 func setup(t *testing.T, dm devmail.Config, tweak func(*mail.Config)) (*mail.Sender, *bundle) {
 	t.Helper()
 	t.Parallel()
-	b := &bundle{db: storetest.New(t), smtp: devmail.New(dm), queue: hosted.NewQueue[int64](256), results: newRecorder()}
+	b := &bundle{db: storetest.New(t), smtp: devmail.New(dm), queue: hosted.NewQueue[mail.Job](256), results: newRecorder()}
 	if err := b.smtp.Start(t.Context()); err != nil {
 		t.Fatalf("start devmail: %v", err)
 	}
@@ -147,7 +147,7 @@ func (b *bundle) enqueue(t *testing.T, n int) []int64 {
 	ids := make([]int64, n)
 	for i := range n {
 		ids[i] = signup(t, b.db, fmt.Sprintf("user%d@example.test", i))
-		b.queue.TryEnqueue(ids[i])
+		b.queue.TryEnqueue(mail.NewJob(ids[i]))
 	}
 	return ids
 }

@@ -245,16 +245,16 @@ func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 	ch := s.cfg.Queue.C()
 	for {
 		var (
-			id int64
-			ok bool
+			job Job
+			ok  bool
 		)
 		select {
 		case <-ctx.Done():
 			return
-		case id, ok = <-ch:
+		case job, ok = <-ch:
 		case <-r.drain:
 			select {
-			case id, ok = <-ch:
+			case job, ok = <-ch:
 			default:
 				return
 			}
@@ -262,7 +262,10 @@ func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 		if !ok || ctx.Err() != nil {
 			return
 		}
-		s.deliver(ctx, c, id)
+		if s.cfg.Observer != nil && !job.Queued.IsZero() {
+			s.cfg.Observer.Dequeued(time.Since(job.Queued))
+		}
+		s.deliver(ctx, c, job.ID)
 		s.maybeKick(r)
 	}
 }
@@ -381,6 +384,9 @@ func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took
 	case !ours:
 		log.Warn("mail: lease lost before the outcome was recorded; another instance may send it too", "outcome", res.Outcome)
 	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Attempted(m.Kind, res.Outcome, took)
+	}
 	if s.cfg.OnResult != nil {
 		s.cfg.OnResult(res)
 	}
@@ -428,7 +434,7 @@ func (s *Sender) sweep(ctx context.Context, r *run) {
 	r.backlog.Store(len(ids) == room)
 	var back []int64
 	for _, id := range ids {
-		if !q.TryEnqueue(id) {
+		if !q.TryEnqueue(NewJob(id)) {
 			back = append(back, id)
 		}
 	}

@@ -201,7 +201,7 @@ func TestSweepFindsWhatTheQueueMissed(t *testing.T) {
 		live, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	b.queue.TryEnqueue(live) // even when offered, another's live lease is respected
+	b.queue.TryEnqueue(appmail.NewJob(live)) // even when offered, another's live lease is respected
 	start(t, s)
 
 	b.results.wait(t, "both sent", func(r []appmail.Result) bool {
@@ -330,7 +330,7 @@ func TestTwoInstancesSendEachMailOnce(t *testing.T) {
 	shared := b.results
 	instance := func(cfg appmail.Config, name string, sent *atomic.Int64) appmail.Config {
 		cfg.Instance = name
-		cfg.Queue = hosted.NewQueue[int64](256)
+		cfg.Queue = hosted.NewQueue[appmail.Job](256)
 		cfg.OnResult = func(r appmail.Result) {
 			if r.Outcome == appmail.OutcomeSent {
 				sent.Add(1)
@@ -472,7 +472,7 @@ func TestStopWithinBudgetLeavesTheRestPending(t *testing.T) {
 	b.smtp.SetFaults(devmail.Faults{})
 	cfg := b.cfg
 	cfg.Instance = "restarted"
-	cfg.Queue = hosted.NewQueue[int64](16)
+	cfg.Queue = hosted.NewQueue[appmail.Job](16)
 	results := newRecorder()
 	cfg.OnResult = results.record
 	start(t, newSender(t, cfg))
@@ -511,7 +511,7 @@ func TestRefusesHeaderInjection(t *testing.T) {
 	s, b := setup(t, devmail.Config{}, nil)
 	start(t, s)
 	id := signup(t, b.db, "victim@example.test\r\nBcc: everyone@example.test")
-	b.queue.TryEnqueue(id)
+	b.queue.TryEnqueue(appmail.NewJob(id))
 	results := b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
 	if err := results[0].Err; err == nil || !strings.Contains(err.Error(), "invalid recipient") {
 		t.Errorf("error = %v, want an invalid recipient", err)

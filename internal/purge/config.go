@@ -83,6 +83,8 @@ type Config struct {
 	After func(d time.Duration) <-chan time.Time
 	// Logger receives a line per run. Default discards.
 	Logger *slog.Logger
+	// Observer, when set, hears of every run's outcome, for metrics.
+	Observer Observer
 	// AfterBatch, when set, is called after each batch with the run's
 	// context: a test hook, to stop a run between batches.
 	AfterBatch func(ctx context.Context, c Category)

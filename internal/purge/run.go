@@ -70,6 +70,10 @@ func (p *Purger) cutoffs(now time.Time) Cutoffs {
 // run is one run, scheduled (tick set) or manual: under the lock, it checks
 // the tick was not served, records the run, purges, and records the outcome.
 func (p *Purger) run(ctx context.Context, opts Options, tick time.Time) (rep Report, err error) {
+	if p.cfg.Observer != nil {
+		// Deferred first, so it runs last: after a panic has been recorded.
+		defer func() { p.cfg.Observer.Ran(outcomeOf(ctx, rep, err), rep) }()
+	}
 	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{DryRun: opts.DryRun, StatementTimeout: p.cfg.StatementTimeout})
 	if err != nil {
 		return rep, fmt.Errorf("take purge lock: %w", err)
@@ -175,4 +179,49 @@ func (p *Purger) batchErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", ErrInterrupted, err)
 	}
 	return err
+}
+
+// Outcome says how an attempt at a run ended, for Config.Observer.
+type Outcome string
+
+// The outcomes of a run.
+const (
+	// OutcomeSucceeded: the run finished without error.
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeFailed: the run failed, or stopped at the safety limit.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeInterrupted: the run's context ended (between batches, or
+	// before it could start).
+	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeBusy: another purge held the lock; nothing ran.
+	OutcomeBusy Outcome = "busy"
+	// OutcomeServed: a run (of any instance) had served the tick already;
+	// nothing ran.
+	OutcomeServed Outcome = "served"
+)
+
+// Observer hears of every attempt at a run, scheduled or manual, for
+// metrics. Ran must not block.
+type Observer interface {
+	// Ran is called when an attempt ends, with its outcome and its report
+	// (with no ID when nothing ran; counts of a dry run are what it would
+	// have done).
+	Ran(outcome Outcome, rep Report)
+}
+
+// outcomeOf classifies the end of a run. A run that failed because its
+// context ended (the host is stopping) was interrupted, whatever step it
+// was at.
+func outcomeOf(ctx context.Context, rep Report, err error) Outcome {
+	switch {
+	case errors.Is(err, errTickDone):
+		return OutcomeServed
+	case errors.Is(err, ErrBusy):
+		return OutcomeBusy
+	case errors.Is(err, ErrInterrupted), err != nil && ctx.Err() != nil:
+		return OutcomeInterrupted
+	case err != nil, rep.Error != "":
+		return OutcomeFailed
+	}
+	return OutcomeSucceeded
 }
