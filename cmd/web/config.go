@@ -32,6 +32,8 @@ type config struct {
 	InactiveRetention    time.Duration
 	InactiveWarning      time.Duration
 	PurgeMaxShare        float64
+	MailRetryMin         time.Duration
+	MailRetryMax         time.Duration
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
@@ -149,6 +151,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, nee
 			c.PurgeMaxShare = f
 			return nil
 		}},
+		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of a temporarily failed email; doubles each time", durationInto(&c.MailRetryMin)},
+		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of an email", durationInto(&c.MailRetryMax)},
 		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
 			r, err := parseRateLimit(v)
 			c.RateLimit = r
@@ -205,6 +209,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, nee
 	}
 	if c.InactiveWarning >= c.InactiveRetention && c.InactiveRetention > 0 {
 		problems = append(problems, "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION")
+	}
+	if c.MailRetryMin > c.MailRetryMax && c.MailRetryMax > 0 {
+		problems = append(problems, "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX")
 	}
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}

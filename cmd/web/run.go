@@ -145,6 +145,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		From:            cfg.MailFrom,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
+		RetryMin:        cfg.MailRetryMin,
+		RetryMax:        cfg.MailRetryMax,
 		Logger:          logger,
 	})
 	if err != nil {
