@@ -84,8 +84,10 @@ func (g *generations) await(ctx context.Context, after int) (int, error) {
 // restart every committed account — each signup answered 303 and each
 // account row in the database — gets its confirmation; duplicates are
 // counted and bounded by the messages that can be in flight at a kill.
+//
+// It is the suite's heaviest load (2,000 password hashes), so it runs
+// alone, before the parallel tests, whose timings it would skew.
 func TestCrashes(t *testing.T) {
-	t.Parallel()
 	const (
 		signups = 2000
 		kills   = 20

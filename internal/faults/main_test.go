@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"signup/internal/e2e"
@@ -29,3 +30,6 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// interrupt is the signal a graceful stop starts with.
+var interrupt = syscall.SIGTERM
