@@ -262,16 +262,18 @@ func pacedSignups(ctx context.Context, c *e2e.Client, base, prefix string, perSe
 	tick := time.NewTicker(time.Second / time.Duration(perSecond))
 	defer tick.Stop()
 	var wg sync.WaitGroup
-	for i := range n {
-		if i > 0 {
+	sent := 0
+	for ; sent < n; sent++ {
+		if sent > 0 {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
-				outs = outs[:i]
-				wg.Wait()
-				return outs
+			}
+			if ctx.Err() != nil {
+				break
 			}
 		}
+		i := sent
 		wg.Go(func() {
 			email := fmt.Sprintf("%s%04d@example.com", prefix, i)
 			start := time.Now()
@@ -280,7 +282,7 @@ func pacedSignups(ctx context.Context, c *e2e.Client, base, prefix string, perSe
 		})
 	}
 	wg.Wait()
-	return outs
+	return outs[:sent]
 }
 
 // answered returns the emails whose signup got the 303 that promises mail.
