@@ -37,6 +37,7 @@ type config struct {
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
+	RequestTimeout       time.Duration
 	StartTimeout         time.Duration
 	LogFormat            string
 }
@@ -176,6 +177,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, nee
 			}
 			return nil
 		}},
+		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
 		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {

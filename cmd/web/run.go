@@ -177,6 +177,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
 		RatePeriod:     rl.Period,
 		TrustedProxies: cfg.TrustedProxies,
+		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
 	})
 	if err != nil {

@@ -466,3 +466,25 @@ func TestHashingSemaphore(t *testing.T) {
 		t.Errorf("accounts: %d, want %d", n2, n)
 	}
 }
+
+// TestSlowDatabaseAnswers503InTime: a request whose database work outlasts
+// RequestTimeout is abandoned and answered 503 with Retry-After in about
+// that time, instead of waiting for as long as the database takes.
+func TestSlowDatabaseAnswers503InTime(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	b := setup(t, func(o *options) { o.requestTimeout = timeout; o.dbLatency = 2 * time.Second })
+	c := b.client(t)
+	for _, path := range []string{"/signup", "/login", "/confirm/resend"} {
+		start := time.Now()
+		res := b.post(t, c, path, url.Values{"email": {"slow@example.com"}, "password": {password}})
+		took := time.Since(start)
+		if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+			t.Errorf("POST %s with a slow database: status %d, Retry-After %q", path, res.status, res.header.Get("Retry-After"))
+		}
+		mustContain(t, res.body, "Temporarily unavailable")
+		if took > timeout+time.Second {
+			t.Errorf("POST %s took %v with a %v request timeout", path, took, timeout)
+		}
+	}
+}

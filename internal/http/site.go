@@ -36,7 +36,12 @@ type SiteConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies (default 16 KiB).
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// RequestTimeout bounds what one request waits for: the database, a
+	// password-hashing slot. Past it the work is abandoned and the page
+	// answers 503 with Retry-After, so a slow database or an overloaded
+	// machine sheds requests instead of piling them up. Default 10s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // Site is the web application's handler.
@@ -57,6 +62,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
@@ -83,7 +91,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.Ser
 // routes is the whole URL surface of the site.
 func (s *Site) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody)
+	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody, s.deadline)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
