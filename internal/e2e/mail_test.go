@@ -73,7 +73,8 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	t.Parallel()
 	mail := startMail(t)
-	mail.SetFaults(devmail.Faults{Latency: time.Second})
+	const smtpLatency = time.Second
+	mail.SetFaults(devmail.Faults{Latency: smtpLatency})
 	p := e2e.Start(t, fastBinary, map[string]string{
 		"DATABASE_URL": storetest.URL(t), "SMTP_URL": mail.SMTPURL(), "RATE_LIMIT": "off",
 	})
@@ -90,7 +91,9 @@ func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	}
 	p50, max := percentile(took, 0.5), percentile(took, 1)
 	t.Logf("signup with SMTP at 1 s/message: p50 %v, max %v", p50, max)
-	if max >= 100*time.Millisecond {
+	// A signup that waited for SMTP would take the peer's whole second;
+	// the rest is CPU (a password hash), which a busy machine slows down.
+	if max >= smtpLatency {
 		t.Errorf("a signup took %v with a slow SMTP peer; it must not wait for SMTP", max)
 	}
 	waitMail(t, mail, emails, 60*time.Second)
