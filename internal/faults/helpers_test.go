@@ -231,7 +231,33 @@ type outcome struct {
 	email  string
 	status int // 0 when the request failed without an answer
 	err    error
+	start  time.Time
 	took   time.Duration
+}
+
+// peakInFlight is the most requests of outs that were in flight at once:
+// each holds a goroutine or more in the server while it lasts.
+func peakInFlight(outs []outcome) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for _, o := range outs {
+		edges = append(edges, edge{o.start, 1}, edge{o.start.Add(o.took), -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // ends before starts at the same instant
+	})
+	n, peak := 0, 0
+	for _, e := range edges {
+		n += e.delta
+		peak = max(peak, n)
+	}
+	return peak
 }
 
 // tally counts outcomes by status ("error" for no answer).
@@ -278,7 +304,7 @@ func pacedSignups(ctx context.Context, c *e2e.Client, base, prefix string, perSe
 			email := fmt.Sprintf("%s%04d@example.com", prefix, i)
 			start := time.Now()
 			status, err := c.PostForm(base, "/signup", signupForm(email))
-			outs[i] = outcome{email: email, status: status, err: err, took: time.Since(start)}
+			outs[i] = outcome{email: email, status: status, err: err, start: start, took: time.Since(start)}
 		})
 	}
 	wg.Wait()

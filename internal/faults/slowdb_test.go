@@ -134,8 +134,9 @@ func TestSlowDatabase(t *testing.T) {
 
 	t.Logf("database %v a chunk each way, %d signups at %d/s, REQUEST_TIMEOUT %v: %s; answers %s",
 		latency, len(outs), rate, timeout, took, tally(outs))
-	t.Logf("process: RSS %d KiB before, peak %d KiB; threads %d before, peak %d; database connections at the proxy: peak %d (%d opened in all)",
-		rss0, peakRSS.Load(), threads0, peakThreads.Load(), peakConns, proxy.Total())
+	inFlight := peakInFlight(outs)
+	t.Logf("process: requests in flight at most %d; RSS %d KiB before, peak %d KiB; threads %d before, peak %d; database connections at the proxy: peak %d (%d opened in all)",
+		inFlight, rss0, peakRSS.Load(), threads0, peakThreads.Load(), peakConns, proxy.Total())
 	t.Logf("database fast again: ready after %v; lost %d of %d committed signups, duplicates %d; outbox %+v",
 		recovered.Round(time.Millisecond), len(d.missing), len(want), d.duplicates, counts)
 	for _, o := range bad[:min(5, len(bad))] {
@@ -143,6 +144,11 @@ func TestSlowDatabase(t *testing.T) {
 	}
 	if len(bad) > 5 {
 		t.Errorf("… and %d more", len(bad)-5)
+	}
+	// Requests (and the goroutines serving them) are bounded by the
+	// arrival rate times the longest answer: they do not pile up.
+	if limit := int(float64(rate)*(timeout+margin).Seconds()) + 1; inFlight > limit {
+		t.Errorf("%d requests in flight at once; at %d/s, answered within %v, at most %d", inFlight, rate, timeout+margin, limit)
 	}
 	// The pool's connections (4 on this machine), the sender's lock, the
 	// purger's, and the readiness probe's: not one per waiting request.
