@@ -106,6 +106,9 @@ func waitConfirmations(t *testing.T, srv *devmail.Server, want []string, timeout
 		// Waiting on the count copies nothing per arrival; the messages
 		// are read only once enough have come.
 		err := srv.WaitReceived(ctx, target)
+		// Count before reading: a message arriving in between is then
+		// beyond the count, and the next wait returns at once for it.
+		seen := srv.Received()
 		d := delivery{per: confirmations(srv.Messages())}
 		for _, w := range want {
 			switch n := d.per[w]; {
@@ -118,7 +121,7 @@ func waitConfirmations(t *testing.T, srv *devmail.Server, want []string, timeout
 		if len(d.missing) == 0 || err != nil {
 			return d
 		}
-		target = srv.Received() + 1
+		target = seen + 1
 	}
 }
 
