@@ -181,7 +181,7 @@ func TestCrashes(t *testing.T) {
 	gens.end()
 	wg.Wait()
 	loadTook := time.Since(start)
-	lastRestart := time.Now()
+	loadEnd := time.Now()
 
 	db := openDB(t, dbURL)
 	ok := answered(outs)
@@ -198,14 +198,14 @@ func TestCrashes(t *testing.T) {
 	}
 	want := union(ok, inDB)
 	d := waitConfirmations(t, mail, want, 90*time.Second)
-	drained := time.Since(lastRestart)
+	drained := time.Since(loadEnd)
 	counts := waitOutboxSettled(t, db, 30*time.Second)
 
 	t.Logf("%d signups from %d clients in %v with %d SIGKILLs (restart to ready %s); answers: %s",
 		signups, clients, loadTook.Round(time.Millisecond), kills, restarts, tally(outs))
 	t.Logf("%d answered 303, %d accounts in the database (%d committed without an answer: killed between commit and reply)",
 		len(ok), len(inDB), len(want)-len(ok))
-	t.Logf("lost: %d accounts without a confirmation, %d answered signups without an account; duplicates: %d; all mail in %v after the last restart; SMTP attempts %d for %d accepted; outbox %+v",
+	t.Logf("lost: %d accounts without a confirmation, %d answered signups without an account; duplicates: %d; all mail in %v after the load ended; SMTP attempts %d for %d accepted; outbox %+v",
 		len(d.missing), len(answeredLost), d.duplicates, drained.Round(time.Millisecond), mail.Attempts(), mail.Received(), counts)
 	if len(answeredLost) > 0 {
 		t.Errorf("%d signups answered 303 have no account: %v", len(answeredLost), answeredLost[:min(5, len(answeredLost))])
