@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"signup/internal/devmail"
 	"signup/internal/e2e"
 	"signup/internal/store"
@@ -184,7 +186,7 @@ func tableCounts(t *testing.T, db *store.DB) map[string]int64 {
 	counts := make(map[string]int64, len(tables))
 	for _, name := range tables {
 		var n int64
-		if err := db.Pool().QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %q`, name)).Scan(&n); err != nil {
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{name}.Sanitize()).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", name, err)
 		}
 		counts[name] = n
