@@ -51,10 +51,11 @@ func procStatus(pid int) (rssKiB, threads int64, err error) {
 // TestSlowDatabase puts a proxy between the process and PostgreSQL that
 // delays every chunk by 50 ms each way (a signup's transaction then takes
 // about a second, a new connection as long again), and sends 10 signups a
-// second for 15 s, more than the pool can serve. Requests do not pile up: each is answered, 303 or a 503 page, within
-// REQUEST_TIMEOUT plus a margin; the process holds a bounded number of
-// database connections, threads and memory; and once the database is fast
-// again, every committed signup gets its confirmation.
+// second for 15 s, more than the pool can serve; halfway, it cuts every
+// connection. Requests do not pile up: each is answered, 303 or a 503
+// page, within REQUEST_TIMEOUT plus a margin; the process holds a bounded
+// number of database connections, threads and memory; and once the
+// database is fast again, every committed signup gets its confirmation.
 func TestSlowDatabase(t *testing.T) {
 	t.Parallel()
 	const (
@@ -107,6 +108,12 @@ func TestSlowDatabase(t *testing.T) {
 			}
 		}
 	})
+	// Halfway, every database connection is cut without a word, as a
+	// crashed server or a broken network does: requests in flight must
+	// still get a 503, not a 500.
+	var cutOpen atomic.Int64
+	cut := time.AfterFunc(load/2, func() { cutOpen.Store(proxy.Open()); proxy.Cut() })
+	defer cut.Stop()
 	outs := pacedSignups(t.Context(), e2e.NewClient(), base, "slowdb", rate, load)
 	stopSampling()
 	sampled.Wait()
@@ -132,8 +139,8 @@ func TestSlowDatabase(t *testing.T) {
 	d := waitConfirmations(t, mail, want, 60*time.Second)
 	counts := waitOutboxSettled(t, db, 30*time.Second)
 
-	t.Logf("database %v a chunk each way, %d signups at %d/s, REQUEST_TIMEOUT %v: %s; answers %s",
-		latency, len(outs), rate, timeout, took, tally(outs))
+	t.Logf("database %v a chunk each way, %d connections cut halfway, %d signups at %d/s, REQUEST_TIMEOUT %v: %s; answers %s",
+		latency, cutOpen.Load(), len(outs), rate, timeout, took, tally(outs))
 	inFlight := peakInFlight(outs)
 	t.Logf("process: requests in flight at most %d; RSS %d KiB before, peak %d KiB; threads %d before, peak %d; database connections at the proxy: peak %d (%d opened in all)",
 		inFlight, rss0, peakRSS.Load(), threads0, peakThreads.Load(), peakConns, proxy.Total())
