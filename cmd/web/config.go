@@ -32,9 +32,12 @@ type config struct {
 	InactiveRetention    time.Duration
 	InactiveWarning      time.Duration
 	PurgeMaxShare        float64
+	MailRetryMin         time.Duration
+	MailRetryMax         time.Duration
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
+	RequestTimeout       time.Duration
 	StartTimeout         time.Duration
 	LogFormat            string
 }
@@ -156,6 +159,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			c.PurgeMaxShare = f
 			return nil
 		}},
+		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of a temporarily failed email; doubles each time", durationInto(&c.MailRetryMin)},
+		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of an email", durationInto(&c.MailRetryMax)},
 		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
 			r, err := parseRateLimit(v)
 			c.RateLimit = r
@@ -179,6 +184,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			}
 			return nil
 		}},
+		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
 		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {
@@ -212,6 +218,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 	}
 	if c.InactiveWarning >= c.InactiveRetention && c.InactiveRetention > 0 {
 		problems = append(problems, "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION")
+	}
+	if c.MailRetryMin > c.MailRetryMax && c.MailRetryMax > 0 {
+		problems = append(problems, "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX")
 	}
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}

@@ -39,6 +39,9 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad addr", "HTTP_ADDR", "8080", `HTTP_ADDR is "8080"`},
 		{"bad from", "MAIL_FROM", "nobody", "MAIL_FROM is not an email address"},
 		{"bad log", "LOG_FORMAT", "xml", "LOG_FORMAT is not text or json"},
+		{"bad request timeout", "REQUEST_TIMEOUT", "forever", "REQUEST_TIMEOUT is not a positive duration"},
+		{"bad retry", "MAIL_RETRY_MIN", "0s", "MAIL_RETRY_MIN is not a positive duration"},
+		{"retry min over max", "MAIL_RETRY_MIN", "2h", "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX"},
 		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
 	}
 	for _, tc := range cases {
@@ -82,7 +85,8 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	}
 	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.BaseURL.String() != "http://localhost:8080" || cfg.MailFrom != "<no-reply@localhost>" ||
 		cfg.ShutdownTimeout != 30*time.Second || cfg.UnconfirmedRetention != 168*time.Hour || cfg.InactiveRetention != 8760*time.Hour ||
-		cfg.PurgeMaxShare != 0.5 || cfg.PurgeTZ.String() != "UTC" {
+		cfg.PurgeMaxShare != 0.5 || cfg.PurgeTZ.String() != "UTC" || cfg.MailRetryMin != 5*time.Second || cfg.MailRetryMax != time.Hour ||
+		cfg.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	if cfg.RateLimit.N != 5 || cfg.RateLimit.Period != time.Hour {

@@ -164,6 +164,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		From:            cfg.MailFrom,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
+		RetryMin:        cfg.MailRetryMin,
+		RetryMax:        cfg.MailRetryMax,
 		Logger:          logger,
 		Observer:        metrics,
 	})
@@ -219,6 +221,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		RatePeriod:     rl.Period,
 		TrustedProxies: cfg.TrustedProxies,
 		Observer:       metrics,
+		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
 	})
 	if err != nil {

@@ -176,3 +176,19 @@ func TestSetFaultsClamps(t *testing.T) {
 		t.Errorf("Faults() = %+v", got)
 	}
 }
+
+func TestWaitReceived(t *testing.T) {
+	srv := setup(t, Config{})
+	srv.FailNext(1, 451)
+	for range 3 {
+		send(t, srv, newMsg(t, "a@example.test", "x", "x", "")) //nolint:errcheck // the first fails on purpose
+	}
+	if err := srv.WaitReceived(testContext(t), 2); err != nil {
+		t.Fatalf("wait for 2 of 2 accepted: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := srv.WaitReceived(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait for a third message that never comes: %v", err)
+	}
+}

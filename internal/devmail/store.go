@@ -147,6 +147,14 @@ func (s *Server) WaitAttempts(ctx context.Context, n int64) error {
 	return s.waitUntil(ctx, func() bool { return s.Attempts() >= n })
 }
 
+// WaitReceived blocks until at least n messages have been accepted since
+// start (Received() >= n), ctx ends, or the server stops. Unlike Wait it
+// copies nothing per arrival, so waiting for thousands of messages costs
+// nothing per message.
+func (s *Server) WaitReceived(ctx context.Context, n int64) error {
+	return s.waitUntil(ctx, func() bool { return s.Received() >= n })
+}
+
 // waitUntil re-checks check after every broadcast until it holds.
 func (s *Server) waitUntil(ctx context.Context, check func() bool) error {
 	for {

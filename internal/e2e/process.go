@@ -164,6 +164,16 @@ func (p *Process) Wait(t testing.TB, timeout time.Duration) int {
 	return -1
 }
 
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Kill ends the process at once (SIGKILL) and waits for it.
 func (p *Process) Kill() {
 	select {

@@ -186,6 +186,17 @@ func (s *Site) limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// deadline bounds the request's context by RequestTimeout: the database
+// and the password hasher give up when it passes, and the handler answers
+// 503 (see serverError).
+func (s *Site) deadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // csrf refuses cross-origin POSTs, judged by the browser's Sec-Fetch-Site
 // and Origin headers (Go's CrossOriginProtection); BASE_URL's origin is
 // trusted for deployments behind a proxy that rewrites Host.

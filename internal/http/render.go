@@ -92,7 +92,8 @@ func (s *Site) fail(w http.ResponseWriter, r *http.Request, status int, title, m
 }
 
 // serverError logs err with the request and shows a page that names no
-// internals. An unreachable database gets 503 with a try-again message.
+// internals. An unreachable or too slow database (or a request that waited
+// past its deadline) gets 503 with a try-again message.
 func (s *Site) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	if isUnavailable(err) {
 		s.logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)

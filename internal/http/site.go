@@ -36,6 +36,11 @@ type SiteConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies (default 16 KiB).
 	MaxBodyBytes int64
+	// RequestTimeout bounds what one request waits for: the database, a
+	// password-hashing slot. Past it the work is abandoned and the page
+	// answers 503 with Retry-After, so a slow database or an overloaded
+	// machine sheds requests instead of piling them up. Default 10s.
+	RequestTimeout time.Duration
 	// Observer, when set, hears of every request served, for metrics.
 	Observer RequestObserver
 	Logger   *slog.Logger
@@ -69,6 +74,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
@@ -94,7 +102,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.Ser
 // routes is the whole URL surface of the site.
 func (s *Site) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody)
+	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody, s.deadline)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)

@@ -15,6 +15,7 @@ import (
 
 	"signup/internal/account"
 	apphttp "signup/internal/http"
+	"signup/internal/netfault"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
 )
@@ -49,6 +50,10 @@ type options struct {
 	trustedProxies []netip.Prefix
 	concurrency    int
 	observer       apphttp.RequestObserver
+	requestTimeout time.Duration
+	// dbLatency, when set, puts the database behind a proxy that delays
+	// every chunk by it.
+	dbLatency time.Duration
 }
 
 // cheapParams keep tests fast; the semaphore and timing tests use real ones.
@@ -60,7 +65,12 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 	for _, f := range opts {
 		f(&o)
 	}
-	db := storetest.New(t)
+	var db *store.DB
+	if o.dbLatency > 0 {
+		db = slowStore(t, o.dbLatency)
+	} else {
+		db = storetest.New(t)
+	}
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b := &bundle{db: db, clock: clk, queued: make(chan int64, 1000)}
 	b.hasher = account.NewHasher(o.params, o.concurrency)
@@ -82,6 +92,7 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 		TrustedProxies: o.trustedProxies,
 		Ready:          db.Ping,
 		Observer:       o.observer,
+		RequestTimeout: o.requestTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +100,29 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 	b.srv = httptest.NewServer(site)
 	t.Cleanup(b.srv.Close)
 	return b
+}
+
+// slowStore opens a fresh database behind a proxy that delays every chunk
+// by latency.
+func slowStore(t *testing.T, latency time.Duration) *store.DB {
+	t.Helper()
+	u, err := url.Parse(storetest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := netfault.Listen(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	proxy.SetLatency(latency)
+	u.Host = proxy.Addr()
+	db, err := store.New(u.String(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 // client is a browser-like client: cookies, no automatic redirects.

@@ -66,8 +66,9 @@ type Config struct {
 	// connection. Default 4.
 	Workers int
 	// SweepEvery is how often the outbox is searched for due rows the
-	// channel does not carry: missed notifications, retries whose time has
-	// come, leases of dead processes. Default 5s.
+	// channel does not carry: missed notifications, retries another
+	// instance scheduled, leases of dead processes. (Retries this instance
+	// scheduled get a sweep of their own when they fall due.) Default 5s.
 	SweepEvery time.Duration
 	// SweepBatch is the most rows one sweep leases (fewer when the queue
 	// has less room). While a backlog lasts, the next sweep follows as soon

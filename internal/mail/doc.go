@@ -7,8 +7,9 @@
 // The signup transaction writes an outbox row; after commit the handler
 // offers its id to the in-memory queue. Workers take ids from the queue
 // and claim the row (a conditional UPDATE that leases it to this instance
-// and counts the attempt). A sweep, at start and every SweepEvery, leases
-// due rows the queue does not carry (a missed notification, a retry whose
+// and counts the attempt). A sweep, at start, every SweepEvery and when a
+// retry this instance scheduled falls due, leases due rows the queue does
+// not carry (a missed notification, a retry whose
 // time has come, the rows of a process that died: see Crashes) with FOR
 // UPDATE SKIP LOCKED and queues them: that is also how several instances
 // share one outbox without sending a row twice.

@@ -60,6 +60,8 @@ type run struct {
 	cancelLock  context.CancelFunc
 	lockDone    chan struct{} // closed once the instance lock is given up
 	lockLost    atomic.Bool   // the instance lock is being taken again
+
+	wake *waker // kicks a sweep when a retry is due
 }
 
 // New checks cfg, fills its defaults and parses the email templates. The
@@ -154,6 +156,12 @@ func (s *Sender) Start(ctx context.Context) error {
 		cancelLock:  cancelLock,
 		lockDone:    make(chan struct{}),
 	}
+	r.wake = newWaker(func() {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	})
 	go s.holdLock(held, r, lock)
 	var workers sync.WaitGroup
 	for _, c := range conns {
@@ -189,6 +197,7 @@ func (s *Sender) Stop(ctx context.Context) error {
 	s.log.Info("mail sender stopping", "queued", q.Len())
 
 	r.cancelSweep()
+	r.wake.stop()
 	select {
 	case <-r.sweepDone:
 	case <-ctx.Done():
@@ -265,18 +274,21 @@ func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 		if s.cfg.Observer != nil && !job.Queued.IsZero() {
 			s.cfg.Observer.Dequeued(time.Since(job.Queued))
 		}
-		s.deliver(ctx, c, job.ID)
+		if retryIn, ok := s.deliver(ctx, c, job.ID); ok {
+			r.wake.add(retryIn)
+		}
 		s.maybeKick(r)
 	}
 }
 
-// deliver claims row id and makes one attempt at sending it.
-func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) {
+// deliver claims row id and makes one attempt at sending it. When the
+// attempt is to be retried, it says in how long.
+func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) (retryIn time.Duration, retry bool) {
 	// The same id can be queued twice (by the signup and by a sweep); our
 	// claim cannot tell our lease from our own claim, so the copy waits
 	// here and finds the row settled afterwards.
 	if !s.inflight.add(id) {
-		return
+		return 0, false
 	}
 	defer s.inflight.remove(id)
 
@@ -286,11 +298,11 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) {
 		if ctx.Err() == nil {
 			s.log.Warn("mail: claim failed; the sweep will find the row again", "outbox_id", id, "err", err)
 		}
-		return
+		return 0, false
 	}
 	if !ok {
 		s.log.Debug("mail: row not ours to send", "outbox_id", id)
-		return
+		return 0, false
 	}
 	start := time.Now()
 	if m.Attempts > s.cfg.MaxAttempts {
@@ -301,7 +313,7 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) {
 	} else {
 		err = s.attempt(ctx, c, m, now)
 	}
-	s.settle(ctx, m, err, time.Since(start))
+	return s.settle(ctx, m, err, time.Since(start))
 }
 
 // attempt mints the token if the kind needs one, renders, and sends,
@@ -341,8 +353,9 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, n
 	return c.send(ctx, msg)
 }
 
-// settle records the outcome of an attempt on row m.
-func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took time.Duration) {
+// settle records the outcome of an attempt on row m; when the row is to be
+// retried, it says in how long.
+func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took time.Duration) (retryIn time.Duration, retry bool) {
 	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	res := Result{ID: m.ID, Kind: m.Kind, Attempt: m.Attempts, Err: err}
@@ -369,6 +382,7 @@ func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took
 		res.Outcome = OutcomeRetry
 		wait := retryDelay(m.Attempts, s.cfg.RetryMin, s.cfg.RetryMax)
 		ours, dbErr = s.cfg.Outbox.Retry(dbCtx, m.ID, s.cfg.Instance, s.cfg.Now().Add(wait), errorText(err))
+		retryIn, retry = wait, dbErr == nil && ours
 		level := slog.LevelWarn
 		var de *dialError
 		if errors.As(err, &de) {
@@ -390,6 +404,7 @@ func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took
 	if s.cfg.OnResult != nil {
 		s.cfg.OnResult(res)
 	}
+	return retryIn, retry
 }
 
 // sweepLoop sweeps at once, then every SweepEvery, and when a draining

@@ -1,0 +1,174 @@
+package faults_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"signup/internal/devmail"
+	"signup/internal/e2e"
+	"signup/internal/netfault"
+	"signup/internal/store/storetest"
+)
+
+// procStatus reads VmRSS (in KiB) and Threads from /proc/pid/status.
+func procStatus(pid int) (rssKiB, threads int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			rssKiB = n
+		case "Threads":
+			threads = n
+		}
+	}
+	return rssKiB, threads, sc.Err()
+}
+
+// TestSlowDatabase puts a proxy between the process and PostgreSQL that
+// delays every chunk by 50 ms each way (a signup's transaction then takes
+// about a second, a new connection as long again), and sends 10 signups a
+// second for 15 s, more than the pool can serve; halfway, it cuts every
+// connection. Requests do not pile up: each is answered, 303 or a 503
+// page, within REQUEST_TIMEOUT plus a margin; the process holds a bounded
+// number of database connections, threads and memory; and once the
+// database is fast again, every committed signup gets its confirmation.
+func TestSlowDatabase(t *testing.T) {
+	t.Parallel()
+	const (
+		latency = 50 * time.Millisecond
+		timeout = 2 * time.Second
+		margin  = 1500 * time.Millisecond
+		rate    = 10
+		load    = 15 * time.Second
+	)
+	dbURL := storetest.URL(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := netfault.Listen(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	mail := startMail(t, devmail.Faults{})
+	p := e2e.Start(t, fastBinary, webEnv(u.String(), mail, "REQUEST_TIMEOUT", timeout.String()))
+	base := p.URL()
+	e2e.WaitReady(t, base, 30*time.Second)
+	pid := p.Cmd.Process.Pid
+	rss0, threads0, err := procStatus(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.SetLatency(latency)
+	proxy.ResetPeak()
+	// Sample the process and the proxy while the load runs; nothing
+	// signals these, so they are polled.
+	var peakRSS, peakThreads atomic.Int64
+	sampleCtx, stopSampling := context.WithCancel(t.Context())
+	var sampled sync.WaitGroup
+	sampled.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if rss, th, err := procStatus(pid); err == nil {
+				peakRSS.Store(max(peakRSS.Load(), rss))
+				peakThreads.Store(max(peakThreads.Load(), th))
+			}
+			select {
+			case <-tick.C:
+			case <-sampleCtx.Done():
+				return
+			}
+		}
+	})
+	// Halfway, every database connection is cut without a word, as a
+	// crashed server or a broken network does: requests in flight must
+	// still get a 503, not a 500.
+	var cutOpen atomic.Int64
+	cut := time.AfterFunc(load/2, func() { cutOpen.Store(proxy.Open()); proxy.Cut() })
+	defer cut.Stop()
+	outs := pacedSignups(t.Context(), e2e.NewClient(), base, "slowdb", rate, load)
+	stopSampling()
+	sampled.Wait()
+	peakConns := proxy.Peak()
+
+	proxy.SetLatency(0)
+	recovered := waitReadiness(t, base, http.StatusOK, 30*time.Second)
+	e2e.NewClient().Signup(t, base, "after-slow@example.com")
+	if p.Exited() {
+		t.Fatal("web exited under a slow database")
+	}
+
+	var took latencies
+	var bad []outcome
+	for _, o := range outs {
+		took = append(took, o.took)
+		if o.err != nil || (o.status != http.StatusSeeOther && o.status != http.StatusServiceUnavailable) || o.took > timeout+margin {
+			bad = append(bad, o)
+		}
+	}
+	db := openDB(t, dbURL)
+	want := union(answered(outs), []string{"after-slow@example.com"}, accountEmails(t, db))
+	d := waitConfirmations(t, mail, want, 60*time.Second)
+	counts := waitOutboxSettled(t, db, 30*time.Second)
+
+	t.Logf("database %v a chunk each way, %d connections cut halfway, %d signups at %d/s, REQUEST_TIMEOUT %v: %s; answers %s",
+		latency, cutOpen.Load(), len(outs), rate, timeout, took, tally(outs))
+	inFlight := peakInFlight(outs)
+	t.Logf("process: requests in flight at most %d; RSS %d KiB before, peak %d KiB; threads %d before, peak %d; database connections at the proxy: peak %d (%d opened in all)",
+		inFlight, rss0, peakRSS.Load(), threads0, peakThreads.Load(), peakConns, proxy.Total())
+	t.Logf("database fast again: ready after %v; lost %d of %d committed signups, duplicates %d; outbox %+v",
+		recovered.Round(time.Millisecond), len(d.missing), len(want), d.duplicates, counts)
+	for _, o := range bad[:min(5, len(bad))] {
+		t.Errorf("signup %s: status %d after %v (%v); want 303 or 503 within %v", o.email, o.status, o.took, o.err, timeout+margin)
+	}
+	if len(bad) > 5 {
+		t.Errorf("… and %d more", len(bad)-5)
+	}
+	// Requests (and the goroutines serving them) are bounded by the
+	// arrival rate times the longest answer: they do not pile up.
+	if limit := int(float64(rate)*(timeout+margin).Seconds()) + 1; inFlight > limit {
+		t.Errorf("%d requests in flight at once; at %d/s, answered within %v, at most %d", inFlight, rate, timeout+margin, limit)
+	}
+	// The pool's connections (4 on this machine), the sender's lock, the
+	// purger's, and the readiness probe's: not one per waiting request.
+	if peakConns > 12 {
+		t.Errorf("%d database connections at once under a slow database", peakConns)
+	}
+	if peakThreads.Load() > threads0+20 {
+		t.Errorf("threads grew from %d to %d", threads0, peakThreads.Load())
+	}
+	if peakRSS.Load() > rss0+200<<10 {
+		t.Errorf("RSS grew from %d KiB to %d KiB", rss0, peakRSS.Load())
+	}
+	if len(d.missing) > 0 {
+		t.Errorf("%d committed signups got no confirmation: %v", len(d.missing), d.missing[:min(5, len(d.missing))])
+	}
+}
