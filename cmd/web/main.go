@@ -3,6 +3,7 @@
 //
 //	web [serve]   run the application (the default)
 //	web migrate   bring the database schema up to date and exit
+//	web purge     run one purge pass now (--dry-run, --force)
 //
 // Configuration comes from the environment; flags of the same name
 // (--database-url for DATABASE_URL) override it. See README.md.

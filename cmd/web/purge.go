@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"signup/internal/purge"
 	"signup/internal/store"
@@ -41,16 +42,7 @@ func purgeCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stde
 		return fmt.Errorf("dry run needs a migrated database (run web migrate): %w", err)
 	}
 
-	p, err := purge.New(purge.Config{
-		Store:                db.Purges(),
-		Schedule:             cfg.PurgeSchedule,
-		Location:             cfg.PurgeTZ,
-		UnconfirmedRetention: cfg.UnconfirmedRetention,
-		InactiveRetention:    cfg.InactiveRetention,
-		InactiveWarning:      cfg.InactiveWarning,
-		MaxShare:             cfg.PurgeMaxShare,
-		Logger:               logger,
-	})
+	p, err := purge.New(purgeConfig(cfg, db, logger))
 	if err != nil {
 		return err
 	}
@@ -79,5 +71,20 @@ func printReport(w io.Writer, rep purge.Report) {
 			}
 		}
 		fmt.Fprintf(w, "  %-12s %9d  %s\n", c, rep.Counts.Get(c), what)
+	}
+}
+
+// purgeConfig is the purger's configuration from the program's, the same
+// for the nightly service and the purge command, so both apply one policy.
+func purgeConfig(cfg *config, db *store.DB, logger *slog.Logger) purge.Config {
+	return purge.Config{
+		Store:                db.Purges(),
+		Schedule:             cfg.PurgeSchedule,
+		Location:             cfg.PurgeTZ,
+		UnconfirmedRetention: cfg.UnconfirmedRetention,
+		InactiveRetention:    cfg.InactiveRetention,
+		InactiveWarning:      cfg.InactiveWarning,
+		MaxShare:             cfg.PurgeMaxShare,
+		Logger:               logger,
 	}
 }

@@ -174,17 +174,9 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	}
 	host.Add("mail", sender, hosted.Options{})
 
-	purger, err := purge.New(purge.Config{
-		Store:                db.Purges(),
-		Schedule:             cfg.PurgeSchedule,
-		Location:             cfg.PurgeTZ,
-		UnconfirmedRetention: cfg.UnconfirmedRetention,
-		InactiveRetention:    cfg.InactiveRetention,
-		InactiveWarning:      cfg.InactiveWarning,
-		MaxShare:             cfg.PurgeMaxShare,
-		Logger:               logger.With("service", "purge"),
-		Observer:             metrics,
-	})
+	pc := purgeConfig(cfg, db, logger.With("service", "purge"))
+	pc.Observer = metrics
+	purger, err := purge.New(pc)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // testTimeout bounds every wait; the tests never sleep.
-const testTimeout = 20 * time.Second
+const testTimeout = 60 * time.Second
 
 // baseURL is BASE_URL in the tests; its path checks that links keep it.
 const baseURL = "https://signup.example.test/app"
