@@ -39,10 +39,12 @@ type Sender struct {
 	tlsConfig *tls.Config
 	siteURL   string
 	loginURL  string
-	confirm   url.URL // the confirmation page; the token goes in its query
-	msgIDHost string
-	dials     atomic.Int64
-	inflight  inflight
+	// confirmPrefix is the confirmation link without the token's value:
+	// the page's URL and "?token=".
+	confirmPrefix string
+	msgIDHost     string
+	dials         atomic.Int64
+	inflight      inflight
 
 	mu  sync.Mutex
 	run *run // nil while stopped
@@ -92,16 +94,16 @@ func New(cfg Config) (*Sender, error) {
 		home.Path = "/"
 	}
 	s := &Sender{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		from:      from,
-		tmpl:      tmpl,
-		tlsConfig: tlsConfig,
-		siteURL:   home.String(),
-		loginURL:  base.JoinPath("login").String(),
-		confirm:   *base.JoinPath("confirm"),
-		msgIDHost: messageIDHost(base.Hostname()),
-		inflight:  inflight{ids: make(map[int64]struct{})},
+		cfg:           cfg,
+		log:           cfg.Logger,
+		from:          from,
+		tmpl:          tmpl,
+		tlsConfig:     tlsConfig,
+		siteURL:       home.String(),
+		loginURL:      base.JoinPath("login").String(),
+		confirmPrefix: base.JoinPath("confirm").String() + "?token=",
+		msgIDHost:     messageIDHost(base.Hostname()),
+		inflight:      inflight{ids: make(map[int64]struct{})},
 	}
 	// Catch client options go-mail refuses now rather than at Start.
 	if _, err := s.newConn(); err != nil {
@@ -317,7 +319,7 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) {
 	if len(ms) < len(ids) {
 		s.log.Debug("mail: rows not ours to send", "rows", len(ids)-len(ms))
 	}
-	links, tokenErr := s.mintTokens(ctx, ms, now)
+	tokens, tokenErr := s.mintTokens(ctx, ms, now)
 
 	b := sentBatch{s: s, ctx: ctx}
 	for i, m := range ms {
@@ -340,7 +342,7 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) {
 		case m.Kind == account.MailConfirm && tokenErr != nil:
 			err = tokenErr
 		default:
-			err = s.attempt(ctx, c, m, links[m.ID], s.cfg.Now())
+			err = s.attempt(ctx, c, m, tokens[m.ID], s.cfg.Now())
 		}
 		if err == nil {
 			b.add(m, time.Since(start))
@@ -371,11 +373,11 @@ func (s *Sender) extend(ctx context.Context, ms []store.OutboxMail) time.Time {
 }
 
 // mintTokens mints a confirmation token for each confirmation among ms,
-// stores the hashes in one statement, and returns each row's link. An
+// stores the hashes in one statement, and returns each row's token. An
 // error means no token was stored, and no confirmation can be sent.
 func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time.Time) (map[int64]string, error) {
 	var (
-		links  map[int64]string
+		plains map[int64]string
 		tokens []store.ConfirmToken
 	)
 	for _, m := range ms {
@@ -386,12 +388,10 @@ func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time
 		if err != nil {
 			return nil, fmt.Errorf("mint token: %w", err)
 		}
-		if links == nil {
-			links = make(map[int64]string, len(ms))
+		if plains == nil {
+			plains = make(map[int64]string, len(ms))
 		}
-		link := s.confirm
-		link.RawQuery = url.Values{"token": {plain}}.Encode()
-		links[m.ID] = link.String()
+		plains[m.ID] = plain
 		tokens = append(tokens, store.ConfirmToken{AccountID: m.AccountID, Hash: hash})
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
@@ -399,27 +399,33 @@ func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time
 	if err := s.cfg.Outbox.CreateConfirmTokens(ctx, tokens, now, now.Add(s.cfg.TokenTTL)); err != nil {
 		return nil, err
 	}
-	return links, nil
+	return plains, nil
 }
 
-// attempt renders and sends m, within SendTimeout. link is the
-// confirmation link, for a confirmation.
-func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, link string, now time.Time) error {
+// attempt renders and sends m, within SendTimeout. token is the
+// confirmation token, for a confirmation.
+func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, token string, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
 	data := emailData{SiteURL: s.siteURL, LoginURL: s.loginURL}
+	var (
+		content rendered
+		err     error
+	)
 	switch m.Kind {
 	case account.MailConfirm:
-		data.Link = link
 		data.ValidFor = humanDuration(s.cfg.TokenTTL)
+		content, err = s.tmpl.renderToken(m.Kind, data, s.confirmPrefix, url.QueryEscape(token))
 	case account.MailInactiveWarning:
 		warned := m.WarnedAt
 		if warned.IsZero() {
 			warned = now
 		}
 		data.DeleteAfter = humanDate(warned.Add(s.cfg.InactiveWarning))
+		content, err = s.tmpl.render(m.Kind, data)
+	default:
+		content, err = s.tmpl.render(m.Kind, data)
 	}
-	content, err := s.tmpl.render(m.Kind, data)
 	if err != nil {
 		return &permanentError{err}
 	}
