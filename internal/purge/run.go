@@ -158,10 +158,12 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 			}
 			from = b.Next
 			if p.cfg.Pause > 0 {
+				t := time.NewTimer(p.cfg.Pause)
 				select {
 				case <-ctx.Done():
-				case <-p.cfg.After(p.cfg.Pause):
+				case <-t.C:
 				}
+				t.Stop()
 			}
 		}
 	}
