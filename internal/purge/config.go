@@ -20,11 +20,7 @@ const (
 	DefaultStatementTimeout     = 30 * time.Second
 	DefaultTokenGrace           = 24 * time.Hour
 	DefaultOutboxRetention      = 30 * 24 * time.Hour
-	DefaultPause                = 20 * time.Millisecond
 )
-
-// NoPause, as Config.Pause, runs the batches back to back.
-const NoPause time.Duration = -1
 
 // SafetyFloor is the number of account deletions below which the safety
 // limit never trips: on a small site, a purge of a few dozen accounts can be
@@ -74,12 +70,8 @@ type Config struct {
 	BatchSize int
 	// StatementTimeout bounds each statement of a run. Default 30s.
 	StatementTimeout time.Duration
-	// Pause is waited between batches, in real time (not on After's
-	// clock: it throttles work on the database), to leave room to other
-	// work and to replication: back to back, a purge's deletes keep a core
-	// of the database busy and its WAL flushes long, and signups' commits
-	// wait behind them. Default DefaultPause (20ms, against batches of some
-	// 100ms on a small server); NoPause for none.
+	// Pause, when positive, is waited between batches, to leave room to
+	// other work and to replication. Default none.
 	Pause time.Duration
 
 	// Instance names this process in purge_runs. Default hostname-pid.
@@ -124,9 +116,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
-	}
-	if c.Pause == 0 {
-		c.Pause = DefaultPause
 	}
 	if c.StatementTimeout == 0 {
 		c.StatementTimeout = DefaultStatementTimeout
@@ -180,8 +169,8 @@ func (c Config) validate() error {
 	if c.BatchSize < 0 {
 		errs = append(errs, fmt.Errorf("negative BatchSize (%d)", c.BatchSize))
 	}
-	if c.Pause < 0 && c.Pause != NoPause {
-		errs = append(errs, fmt.Errorf("negative Pause (%v); NoPause is -1", c.Pause))
+	if c.Pause < 0 {
+		errs = append(errs, fmt.Errorf("negative Pause (%v)", c.Pause))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("purge: invalid config: %w", err)

@@ -158,12 +158,10 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 			}
 			from = b.Next
 			if p.cfg.Pause > 0 {
-				t := time.NewTimer(p.cfg.Pause)
 				select {
 				case <-ctx.Done():
-				case <-t.C:
+				case <-p.cfg.After(p.cfg.Pause):
 				}
-				t.Stop()
 			}
 		}
 	}

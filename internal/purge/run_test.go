@@ -219,36 +219,9 @@ func TestConfigValidation(t *testing.T) {
 		{"warning", purge.Config{Store: b.db.Purges(), InactiveWarning: 9000 * time.Hour}, "InactiveWarning"},
 		{"share", purge.Config{Store: b.db.Purges(), MaxShare: 1.5}, "MaxShare"},
 		{"negative", purge.Config{Store: b.db.Purges(), UnconfirmedRetention: -time.Hour}, "negative UnconfirmedRetention"},
-		{"pause", purge.Config{Store: b.db.Purges(), Pause: -time.Second}, "negative Pause"},
 	} {
 		if _, err := purge.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
 		}
-	}
-}
-
-// Batches are spaced by Pause, in real time (the test clock never moves
-// here); NoPause runs them back to back.
-func TestPauseBetweenBatches(t *testing.T) {
-	const pause = 40 * time.Millisecond
-	for _, tc := range []struct {
-		name    string
-		pause   time.Duration
-		atLeast time.Duration
-	}{
-		{"pause", pause, 3 * pause},
-		{"no pause", purge.NoPause, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p, b := setup(t, purge.Config{BatchSize: 2, Pause: tc.pause})
-			b.addAccounts(t, 8, 0) // four batches
-			start := time.Now()
-			if got := runOnce(t, p, purge.Options{}); got.Unconfirmed != 8 {
-				t.Fatalf("purged %+v", got)
-			}
-			if took := time.Since(start); took < tc.atLeast {
-				t.Errorf("four batches took %v, want at least %v", took, tc.atLeast)
-			}
-		})
 	}
 }
