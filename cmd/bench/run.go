@@ -77,10 +77,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errUsage
 	}
 
-	var notes []byte
 	if opts.notes != "" {
-		if notes, err = os.ReadFile(opts.notes); err != nil {
-			return fmt.Errorf("read -notes: %w", err)
+		// Read at the end, so the notes can be written while the run goes;
+		// a wrong path fails now rather than after the run.
+		if _, err := os.Stat(opts.notes); err != nil {
+			return fmt.Errorf("-notes: %w", err)
 		}
 	}
 
@@ -123,6 +124,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	machine, err := describeMachine(ctx, h.admin)
 	if err != nil {
 		return err
+	}
+	var notes []byte
+	if opts.notes != "" {
+		if notes, err = os.ReadFile(opts.notes); err != nil {
+			return fmt.Errorf("read -notes: %w", err)
+		}
 	}
 	rep := report{rows: rows, runs: opts.runs, quick: opts.quick, machine: machine, took: time.Since(began), notes: string(notes)}
 	fmt.Fprint(stdout, rep.table())
