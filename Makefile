@@ -48,7 +48,7 @@ fuzz:
 
 ## bench: the benchmark table (BENCHMARKS.md)
 bench:
-	@url=$$(scripts/ensure-postgres.sh) && TEST_DATABASE_URL="$$url" $(GO) run ./cmd/bench
+	@url=$$(scripts/ensure-postgres.sh) && TEST_DATABASE_URL="$$url" $(GO) run ./cmd/bench -notes cmd/bench/missed-goals.md
 
 postgres:
 	@scripts/ensure-postgres.sh
