@@ -68,7 +68,7 @@ fuzz-short:
 
 ## bench: the benchmark table (BENCHMARKS.md)
 bench:
-	@url=$$(scripts/ensure-postgres.sh) && TEST_DATABASE_URL="$$url" $(GO) run ./cmd/bench
+	@url=$$(scripts/ensure-postgres.sh) && TEST_DATABASE_URL="$$url" $(GO) run ./cmd/bench -notes cmd/bench/missed-goals.md
 
 postgres:
 	@scripts/ensure-postgres.sh

@@ -2,7 +2,7 @@
 // run and prints one table, which it also writes to BENCHMARKS.md with a
 // description of the machine.
 //
-//	bench [-runs 3] [-only substring[,substring…]] [-quick] [-out BENCHMARKS.md]
+//	bench [-runs 3] [-only substring[,substring…]] [-quick] [-out BENCHMARKS.md] [-notes file.md]
 //
 // Each row is a scenario: the product's figure, a baseline measured in the
 // same run on the same machine, and their ratio, as the median over -runs

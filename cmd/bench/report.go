@@ -41,6 +41,9 @@ type report struct {
 	quick   bool
 	machine machine
 	took    time.Duration
+	// notes is the reading of the missed goals (profiles), Markdown, from
+	// -notes; "" for none.
+	notes string
 }
 
 // table is the results table and its footer, in Markdown, which reads well
@@ -115,6 +118,7 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "- Runs: %d, the whole bench took %v\n\n", r.runs, r.took.Round(time.Second))
 	b.WriteString("## Results\n\n")
 	b.WriteString(r.table())
+	b.WriteString(r.missed())
 	b.WriteString("\n## How each row is measured\n\n")
 	for _, rw := range r.rows {
 		note := rw.scenario.note
@@ -135,6 +139,31 @@ func (r report) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// missed is the "Missed goals" section: each row whose median misses its
+// goal, with its figures, then the notes (-notes), which say where the time
+// goes. It is empty when every goal is met and there are no notes.
+func (r report) missed() string {
+	var b strings.Builder
+	for _, rw := range r.rows {
+		sc := rw.scenario
+		if sc.goal == nil || sc.pending != "" || len(rw.runs) == 0 {
+			continue
+		}
+		if s := rw.summary(); !sc.goal.met(s.value, s.ratio) {
+			fmt.Fprintf(&b, "- **%s**: ratio %s (runs %s–%s) against %s.\n",
+				sc.name, fmtNum(s.ratio), fmtNum(s.minRatio), fmtNum(s.maxRatio), sc.goal.text)
+		}
+	}
+	if b.Len() == 0 && r.notes == "" {
+		return ""
+	}
+	out := "\n## Missed goals\n\n" + b.String()
+	if r.notes != "" {
+		out += "\n" + strings.TrimSpace(r.notes) + "\n"
+	}
+	return out
 }
 
 // fmtNum prints a figure with three significant digits or so.

@@ -25,6 +25,9 @@ type options struct {
 	// out is where the table is written with the machine's description;
 	// "" writes nothing.
 	out string
+	// notes is a Markdown file put under "Missed goals" in out: the
+	// reading of the profiles taken for the goals a run missed.
+	notes string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -36,6 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&only, "only", "", "run only the scenarios whose name contains this (comma-separated alternatives)")
 	fs.BoolVar(&o.quick, "quick", false, "smaller sizes and shorter loads, for a smoke run")
 	fs.StringVar(&o.out, "out", "BENCHMARKS.md", `file the table is written to ("" for none)`)
+	fs.StringVar(&o.notes, "notes", "", `Markdown file written under "Missed goals" in -out: where the time goes, from profiles`)
 	if err := fs.Parse(args); err != nil {
 		return o, errUsage
 	}
@@ -71,6 +75,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(selected) == 0 {
 		fmt.Fprintf(stderr, "bench: no scenario matches -only %q\n", strings.Join(opts.only, ","))
 		return errUsage
+	}
+
+	if opts.notes != "" {
+		// Read at the end, so the notes can be written while the run goes;
+		// a wrong path fails now rather than after the run.
+		if _, err := os.Stat(opts.notes); err != nil {
+			return fmt.Errorf("-notes: %w", err)
+		}
 	}
 
 	began := time.Now()
@@ -113,7 +125,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	rep := report{rows: rows, runs: opts.runs, quick: opts.quick, machine: machine, took: time.Since(began)}
+	var notes []byte
+	if opts.notes != "" {
+		if notes, err = os.ReadFile(opts.notes); err != nil {
+			return fmt.Errorf("read -notes: %w", err)
+		}
+	}
+	rep := report{rows: rows, runs: opts.runs, quick: opts.quick, machine: machine, took: time.Since(began), notes: string(notes)}
 	fmt.Fprint(stdout, rep.table())
 	if opts.out != "" {
 		if err := os.WriteFile(opts.out, []byte(rep.markdown()), 0o644); err != nil {

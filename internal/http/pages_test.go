@@ -490,3 +490,34 @@ func TestSlowDatabaseAnswers503InTime(t *testing.T) {
 		}
 	}
 }
+
+// The empty forms are rendered once at start; a signed-in visitor and a
+// form sent back with errors must still get their own page.
+func TestBlankPagesStayPerVisitor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.confirmed(t, "grace@example.com", password)
+	signedIn, anonymous := b.client(t), b.client(t)
+	b.signIn(t, signedIn, "grace@example.com", password)
+
+	for range 2 {
+		res := b.get(t, signedIn, "/signup")
+		mustContain(t, res.body, "grace@example.com", `action="/logout"`)
+		res = b.get(t, anonymous, "/signup")
+		if strings.Contains(res.body, "grace@example.com") || strings.Contains(res.body, `action="/logout"`) {
+			t.Fatalf("an anonymous visitor got the signed-in page:\n%s", res.body)
+		}
+		mustContain(t, res.body, `href="/login"`, `name="password"`)
+		if res.header.Get("Content-Type") != "text/html; charset=utf-8" || res.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("blank page headers %v", res.header)
+		}
+	}
+	res := b.post(t, anonymous, "/signup", url.Values{"email": {"not an address"}, "password": {password}})
+	if res.status != http.StatusBadRequest {
+		t.Fatalf("bad signup: status %d", res.status)
+	}
+	mustContain(t, res.body, `value="not an address"`, `aria-invalid="true"`)
+	if res := b.get(t, anonymous, "/signup"); strings.Contains(res.body, "not an address") || strings.Contains(res.body, "aria-invalid") {
+		t.Errorf("the blank form kept another request's input:\n%s", res.body)
+	}
+}

@@ -61,29 +61,65 @@ func parseTemplates() (templates, error) {
 	return ts, nil
 }
 
+// blank reports whether p carries nothing of a request: no account, no
+// form state, no message. A page rendered from a blank p is the same for
+// every request.
+func (p page) blank() bool {
+	return p.Account == nil && p.Email == "" && len(p.Errors) == 0 && p.Problem == "" && p.Outcome == "" &&
+		!p.Sent && !p.NotConfirmed && p.Title == "" && p.Message == ""
+}
+
+// renderBlank renders every template with a blank page, once, at start:
+// the empty forms a visitor who is not signed in gets are the same bytes
+// every time, so they are served from memory rather than executed per
+// request.
+func renderBlank(ts templates) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ts))
+	for name, t := range ts {
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, "layout", page{}); err != nil {
+			return nil, fmt.Errorf("render %s: %w", name, err)
+		}
+		out[name] = buf.Bytes()
+	}
+	return out, nil
+}
+
+// Header values every page gets, shared read-only by every response
+// rather than allocated for each.
+var (
+	htmlContentType = []string{"text/html; charset=utf-8"}
+	noStore         = []string{"no-store"}
+)
+
 // render writes a page with a status, buffering so that a template error
-// becomes a clean 500 rather than half a page.
+// becomes a clean 500 rather than half a page. A blank page comes from
+// memory (renderBlank).
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	if p.Account == nil {
 		p.Account = accountFrom(r.Context())
 	}
-	t, ok := s.tmpl[name]
-	if !ok {
-		s.logger.Error("render: no such template", "template", name)
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
-	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.logger.Error("render", "template", name, "err", err)
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
+	body, ok := s.blank[name]
+	if !ok || !p.blank() {
+		t, ok := s.tmpl[name]
+		if !ok {
+			s.logger.Error("render: no such template", "template", name)
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+			s.logger.Error("render", "template", name, "err", err)
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		body = buf.Bytes()
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = htmlContentType[:1:1]
+	h["Cache-Control"] = noStore[:1:1]
 	w.WriteHeader(status)
-	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
+	w.Write(body) //nolint:errcheck // the client went away
 }
 
 // fail renders an error page; the message is meant for the person reading.

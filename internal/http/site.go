@@ -61,6 +61,7 @@ type Site struct {
 	accounts *account.Service
 	logger   *slog.Logger
 	tmpl     templates
+	blank    map[string][]byte // each template rendered with a blank page
 	cookie   cookieNamer
 	limits   *limits
 	handler  http.Handler
@@ -84,11 +85,16 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
+	blank, err := renderBlank(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
 	s := &Site{
 		cfg:      cfg,
 		accounts: cfg.Accounts,
 		logger:   cfg.Logger,
 		tmpl:     tmpl,
+		blank:    blank,
 		cookie:   cookieNamer{secure: cfg.BaseURL.Scheme == "https"},
 	}
 	s.limits = newLimits(cfg.RateLimit, cfg.RatePeriod, s.tooMany)

@@ -22,9 +22,10 @@ import (
 // implements it; see there for the meaning of each method.
 type Outbox interface {
 	Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error)
-	Claim(ctx context.Context, id int64, instance string, now, leaseUntil time.Time) (store.OutboxMail, bool, error)
-	CreateConfirmToken(ctx context.Context, accountID int64, hash []byte, now, expiresAt time.Time) error
-	MarkSent(ctx context.Context, id int64, instance string, now time.Time) (bool, error)
+	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]store.OutboxMail, error)
+	CreateConfirmTokens(ctx context.Context, tokens []store.ConfirmToken, now, expiresAt time.Time) error
+	ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error)
+	MarkSentBatch(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error)
 	Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error)
 	MarkFailed(ctx context.Context, id int64, instance string, lastErr string) (bool, error)
 	Release(ctx context.Context, instance string, ids []int64, now time.Time) (int64, error)
@@ -65,6 +66,14 @@ type Config struct {
 	// Workers is the number of goroutines sending, each over its own SMTP
 	// connection. Default 4.
 	Workers int
+	// Batch is the most queued rows a worker takes at once: it claims
+	// them, stores their tokens and records them sent with one statement
+	// each, and sends them one by one over its connection. A worker takes
+	// no more than its share of what is queued, so a short queue is still
+	// spread over all workers. The rows of a batch are leased from its
+	// claim; a batch that runs long records what it sent and renews the
+	// rest's leases. Default 32.
+	Batch int
 	// SweepEvery is how often the outbox is searched for due rows the
 	// channel does not carry: missed notifications, retries another
 	// instance scheduled, leases of dead processes. (Retries this instance
@@ -143,6 +152,7 @@ const (
 	DefaultTokenTTL        = 24 * time.Hour
 	DefaultInactiveWarning = 168 * time.Hour
 	DefaultWorkers         = 4
+	DefaultBatch           = 32
 	DefaultSweepEvery      = 5 * time.Second
 	DefaultSweepBatch      = 100
 	DefaultLease           = time.Minute
@@ -165,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
 	}
 	if c.SweepEvery == 0 {
 		c.SweepEvery = DefaultSweepEvery
@@ -248,6 +261,9 @@ func (c Config) validate() (*mail.Address, error) {
 	}
 	if c.Workers < 1 {
 		bad("Workers must be at least 1, got %d", c.Workers)
+	}
+	if c.Batch < 1 {
+		bad("Batch must be at least 1, got %d", c.Batch)
 	}
 	if c.SweepBatch < 1 {
 		bad("SweepBatch must be at least 1, got %d", c.SweepBatch)

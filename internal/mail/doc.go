@@ -14,11 +14,17 @@
 // UPDATE SKIP LOCKED and queues them: that is also how several instances
 // share one outbox without sending a row twice.
 //
-// For each claimed row the worker mints the confirmation token (only its
-// SHA-256 is stored, the link goes in the email), renders the text and
-// HTML templates from web.Emails, builds a multipart/alternative message
-// with go-mail and sends it over the worker's own SMTP connection, which
-// stays open across messages and is dialled again after any error.
+// A worker takes what is queued in batches (Config.Batch, and never more
+// than its share of the queue): one statement claims the batch, one stores
+// the hashes of the confirmation tokens it mints for it (only the SHA-256
+// is stored, the link goes in the email), and one records the rows the
+// server accepted as sent; failures are recorded one by one. For each row
+// it renders the text and HTML templates from web.Emails, builds a
+// multipart/alternative message with go-mail and sends it over the
+// worker's own SMTP connection, which stays open across messages and is
+// dialled again after any error. A batch that runs long (slow server)
+// records what it sent and renews the rest's leases every half
+// SendTimeout, so its rows are never taken as abandoned.
 //
 // # Outcomes
 //
@@ -32,9 +38,10 @@
 // RetryMax, jittered; after MaxAttempts the row is failed.
 //
 // Delivery is at least once: a message is sent twice only when an attempt
-// was cut short after the server accepted it (a crash, or Stop interrupting
-// a send), when a stalled worker outlived its lease, or while the instance
-// lock was lost (below).
+// was cut short after the server accepted it, or accepted messages were
+// not yet recorded as sent (a crash: at most a batch per worker; or Stop
+// interrupting a send), when a stalled worker outlived its lease, or while
+// the instance lock was lost (below).
 //
 // # Crashes
 //

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -41,15 +42,34 @@ type rendered struct {
 type renderer struct {
 	text map[account.MailKind]*texttemplate.Template
 	html map[account.MailKind]*htmltemplate.Template
+
+	// placeholder stands for the token in renderToken's cached content:
+	// random, of a token's alphabet and length, so it is escaped as a
+	// token is (not at all) and appears nowhere else.
+	placeholder string
+	mu          sync.Mutex
+	withToken   map[account.MailKind]tokenContent
+}
+
+// tokenContent is an email rendered with the placeholder for its token.
+type tokenContent struct {
+	data emailData // with the placeholder in Link
+	out  rendered
 }
 
 // newRenderer parses every kind's templates from fsys (web.Emails layout)
 // and renders each once with sample data, so a template that refers to a
 // missing field fails at start, not at the first email.
 func newRenderer(fsys fs.FS) (*renderer, error) {
+	placeholder, _, err := account.NewToken()
+	if err != nil {
+		return nil, fmt.Errorf("placeholder token: %w", err)
+	}
 	r := &renderer{
-		text: make(map[account.MailKind]*texttemplate.Template),
-		html: make(map[account.MailKind]*htmltemplate.Template),
+		text:        make(map[account.MailKind]*texttemplate.Template),
+		html:        make(map[account.MailKind]*htmltemplate.Template),
+		placeholder: placeholder,
+		withToken:   make(map[account.MailKind]tokenContent),
 	}
 	sample := emailData{
 		SiteURL: "https://example.com/", Link: "https://example.com/confirm?token=x", ValidFor: "24 hours",
@@ -93,6 +113,51 @@ func (r *renderer) render(kind account.MailKind, data emailData) (rendered, erro
 		return rendered{}, fmt.Errorf("render %s html: %w", kind, err)
 	}
 	return rendered{Subject: oneLine(subject.String()), Text: text.String(), HTML: html.String()}, nil
+}
+
+// renderToken renders kind for data with Link set to linkPrefix+token. A
+// confirmation differs from the last one only by its token, so the
+// templates run once with a placeholder token and each email is that
+// content with the placeholder replaced: a token (base64url) is written
+// as it is by every escaper of html/template and text/template, as is the
+// placeholder, so the result is the templates' own output. Anything else
+// (a token of other characters, new data) is rendered afresh.
+func (r *renderer) renderToken(kind account.MailKind, data emailData, linkPrefix, token string) (rendered, error) {
+	if !plainToken(token) {
+		data.Link = linkPrefix + token
+		return r.render(kind, data)
+	}
+	data.Link = linkPrefix + r.placeholder
+	r.mu.Lock()
+	c, ok := r.withToken[kind]
+	r.mu.Unlock()
+	if !ok || c.data != data {
+		out, err := r.render(kind, data)
+		if err != nil {
+			return rendered{}, err
+		}
+		c = tokenContent{data: data, out: out}
+		r.mu.Lock()
+		r.withToken[kind] = c
+		r.mu.Unlock()
+	}
+	return rendered{
+		Subject: strings.ReplaceAll(c.out.Subject, r.placeholder, token),
+		Text:    strings.ReplaceAll(c.out.Text, r.placeholder, token),
+		HTML:    strings.ReplaceAll(c.out.HTML, r.placeholder, token),
+	}, nil
+}
+
+// plainToken reports whether s is made of base64url characters only,
+// which no template escaper changes.
+func plainToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // oneLine collapses runs of white space, line breaks included, into single

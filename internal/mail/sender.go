@@ -39,10 +39,12 @@ type Sender struct {
 	tlsConfig *tls.Config
 	siteURL   string
 	loginURL  string
-	confirm   url.URL // the confirmation page; the token goes in its query
-	msgIDHost string
-	dials     atomic.Int64
-	inflight  inflight
+	// confirmPrefix is the confirmation link without the token's value:
+	// the page's URL and "?token=".
+	confirmPrefix string
+	msgIDHost     string
+	dials         atomic.Int64
+	inflight      inflight
 
 	mu  sync.Mutex
 	run *run // nil while stopped
@@ -94,16 +96,16 @@ func New(cfg Config) (*Sender, error) {
 		home.Path = "/"
 	}
 	s := &Sender{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		from:      from,
-		tmpl:      tmpl,
-		tlsConfig: tlsConfig,
-		siteURL:   home.String(),
-		loginURL:  base.JoinPath("login").String(),
-		confirm:   *base.JoinPath("confirm"),
-		msgIDHost: messageIDHost(base.Hostname()),
-		inflight:  inflight{ids: make(map[int64]struct{})},
+		cfg:           cfg,
+		log:           cfg.Logger,
+		from:          from,
+		tmpl:          tmpl,
+		tlsConfig:     tlsConfig,
+		siteURL:       home.String(),
+		loginURL:      base.JoinPath("login").String(),
+		confirmPrefix: base.JoinPath("confirm").String() + "?token=",
+		msgIDHost:     messageIDHost(base.Hostname()),
+		inflight:      inflight{ids: make(map[int64]struct{})},
 	}
 	// Catch client options go-mail refuses now rather than at Start.
 	if _, err := s.newConn(); err != nil {
@@ -242,7 +244,9 @@ func (s *Sender) Stop(ctx context.Context) error {
 }
 
 // work is one worker: it takes ids from the queue until the work context
-// ends or, once Stop asked to drain, the queue is empty.
+// ends or, once Stop asked to drain, the queue is empty. It takes what is
+// queued in batches (see takeBatch), so that claiming, storing tokens and
+// recording sends cost one statement per batch rather than per email.
 func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 	defer func() {
 		if ctx.Err() != nil {
@@ -252,6 +256,7 @@ func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 		}
 	}()
 	ch := s.cfg.Queue.C()
+	batch := make([]int64, 0, s.cfg.Batch)
 	for {
 		var (
 			job Job
@@ -274,75 +279,174 @@ func (s *Sender) work(ctx context.Context, r *run, c *smtpConn) {
 		if s.cfg.Observer != nil && !job.Queued.IsZero() {
 			s.cfg.Observer.Dequeued(time.Since(job.Queued))
 		}
-		if retryIn, ok := s.deliver(ctx, c, job.ID); ok {
+		batch, ok = s.takeBatch(append(batch[:0], job.ID), ch)
+		if retryIn, retry := s.deliver(ctx, c, batch); retry {
 			r.wake.add(retryIn)
 		}
 		s.maybeKick(r)
+		if !ok {
+			return // the queue is closed and empty
+		}
 	}
 }
 
-// deliver claims row id and makes one attempt at sending it. When the
-// attempt is to be retried, it says in how long.
-func (s *Sender) deliver(ctx context.Context, c *smtpConn, id int64) (retryIn time.Duration, retry bool) {
+// takeBatch adds to batch, without waiting, ids already queued: at most
+// Batch in all, and no more than a fair share of the queue, so that a short
+// queue is spread over the workers rather than sent one by one by the
+// first. ok is false once the queue is closed.
+func (s *Sender) takeBatch(batch []int64, ch <-chan Job) ([]int64, bool) {
+	want := min(s.cfg.Batch, 1+s.cfg.Queue.Len()/s.cfg.Workers)
+	for len(batch) < want {
+		select {
+		case job, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			if s.cfg.Observer != nil && !job.Queued.IsZero() {
+				s.cfg.Observer.Dequeued(time.Since(job.Queued))
+			}
+			batch = append(batch, job.ID)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// deliver claims the rows ids and makes one attempt at sending each. When
+// an attempt is to be retried, it says in how long the first retry is due.
+func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) (retryIn time.Duration, retry bool) {
 	// The same id can be queued twice (by the signup and by a sweep); our
-	// claim cannot tell our lease from our own claim, so the copy waits
-	// here and finds the row settled afterwards.
-	if !s.inflight.add(id) {
+	// claim cannot tell our lease from our own claim, so the copy is
+	// skipped here and finds the row settled afterwards.
+	ids = s.inflight.add(ids)
+	if len(ids) == 0 {
 		return 0, false
 	}
-	defer s.inflight.remove(id)
+	defer s.inflight.remove(ids)
 
 	now := s.cfg.Now()
-	m, ok, err := s.cfg.Outbox.Claim(ctx, id, s.cfg.Instance, now, now.Add(s.cfg.Lease))
+	leaseUntil := now.Add(s.cfg.Lease)
+	ms, err := s.cfg.Outbox.ClaimBatch(ctx, ids, s.cfg.Instance, now, leaseUntil)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("mail: claim failed; the sweep will find the row again", "outbox_id", id, "err", err)
+			s.log.Warn("mail: claim failed; the sweep will find the rows again", "outbox_ids", ids, "err", err)
 		}
 		return 0, false
 	}
-	if !ok {
-		s.log.Debug("mail: row not ours to send", "outbox_id", id)
-		return 0, false
+	if len(ms) < len(ids) {
+		s.log.Debug("mail: rows not ours to send", "rows", len(ids)-len(ms))
 	}
-	start := time.Now()
-	if m.Attempts > s.cfg.MaxAttempts {
-		// Claimed again and again without an outcome: its attempts died
-		// with their process. Do not let one message take the service down
-		// for ever.
-		err = &permanentError{fmt.Errorf("gave up: %d attempts ended without an outcome", m.Attempts-1)}
-	} else {
-		err = s.attempt(ctx, c, m, now)
+	tokens, tokenErr := s.mintTokens(ctx, ms, now)
+
+	b := sentBatch{s: s, ctx: ctx}
+	for i, m := range ms {
+		start := time.Now()
+		if leaseUntil.Sub(s.cfg.Now()) < s.cfg.Lease-s.cfg.SendTimeout/2 {
+			// Slow sends have used half a SendTimeout of the lease: record
+			// what went out while the lease has time to spare (a send
+			// started before this check ends within SendTimeout, so no sent
+			// row waits past 1.5 SendTimeout, under Lease), and renew the
+			// rest's leases.
+			b.flush()
+			leaseUntil = s.extend(ctx, ms[i:])
+		}
+		switch {
+		case m.Attempts > s.cfg.MaxAttempts:
+			// Claimed again and again without an outcome: its attempts died
+			// with their process. Do not let one message take the service down
+			// for ever.
+			err = &permanentError{fmt.Errorf("gave up: %d attempts ended without an outcome", m.Attempts-1)}
+		case m.Kind == account.MailConfirm && tokenErr != nil:
+			err = tokenErr
+		default:
+			err = s.attempt(ctx, c, m, tokens[m.ID], s.cfg.Now())
+		}
+		if err == nil {
+			b.add(m, time.Since(start))
+			continue
+		}
+		if in, ok := s.settle(ctx, m, err, time.Since(start)); ok && (!retry || in < retryIn) {
+			retryIn, retry = in, true
+		}
 	}
-	return s.settle(ctx, m, err, time.Since(start))
+	b.flush()
+	return retryIn, retry
 }
 
-// attempt mints the token if the kind needs one, renders, and sends,
-// within SendTimeout.
-func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, now time.Time) error {
+// extend renews the lease of the rows ms for another Lease, and returns
+// when it now ends. A row whose lease could not be renewed is still sent:
+// its outcome is recorded only if the lease is still ours then.
+func (s *Sender) extend(ctx context.Context, ms []store.OutboxMail) time.Time {
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	until := s.cfg.Now().Add(s.cfg.Lease)
+	n, err := s.cfg.Outbox.ExtendLease(ctx, ids, s.cfg.Instance, until)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("mail: extend leases", "rows", len(ids), "err", err)
+	case err == nil && n < int64(len(ids)):
+		s.log.Warn("mail: leases lost before sending; another instance may send them too", "rows", int64(len(ids))-n)
+	}
+	return until
+}
+
+// mintTokens mints a confirmation token for each confirmation among ms,
+// stores the hashes in one statement, and returns each row's token. An
+// error means no token was stored, and no confirmation can be sent.
+func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time.Time) (map[int64]string, error) {
+	var (
+		plains map[int64]string
+		tokens []store.ConfirmToken
+	)
+	for _, m := range ms {
+		if m.Kind != account.MailConfirm || m.Attempts > s.cfg.MaxAttempts {
+			continue
+		}
+		plain, hash, err := account.NewToken()
+		if err != nil {
+			return nil, fmt.Errorf("mint token: %w", err)
+		}
+		if plains == nil {
+			plains = make(map[int64]string, len(ms))
+		}
+		plains[m.ID] = plain
+		tokens = append(tokens, store.ConfirmToken{AccountID: m.AccountID, Hash: hash})
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	defer cancel()
+	if err := s.cfg.Outbox.CreateConfirmTokens(ctx, tokens, now, now.Add(s.cfg.TokenTTL)); err != nil {
+		return nil, err
+	}
+	return plains, nil
+}
+
+// attempt renders and sends m, within SendTimeout. token is the
+// confirmation token, for a confirmation.
+func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, token string, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
 	data := emailData{SiteURL: s.siteURL, LoginURL: s.loginURL}
+	var (
+		content rendered
+		err     error
+	)
 	switch m.Kind {
 	case account.MailConfirm:
-		plain, hash, err := account.NewToken()
-		if err != nil {
-			return fmt.Errorf("mint token: %w", err)
-		}
-		if err := s.cfg.Outbox.CreateConfirmToken(ctx, m.AccountID, hash, now, now.Add(s.cfg.TokenTTL)); err != nil {
-			return err
-		}
-		link := s.confirm
-		link.RawQuery = url.Values{"token": {plain}}.Encode()
-		data.Link = link.String()
 		data.ValidFor = humanDuration(s.cfg.TokenTTL)
+		content, err = s.tmpl.renderToken(m.Kind, data, s.confirmPrefix, url.QueryEscape(token))
 	case account.MailInactiveWarning:
 		warned := m.WarnedAt
 		if warned.IsZero() {
 			warned = now
 		}
 		data.DeleteAfter = humanDate(warned.Add(s.cfg.InactiveWarning))
+		content, err = s.tmpl.render(m.Kind, data)
+	default:
+		content, err = s.tmpl.render(m.Kind, data)
 	}
-	content, err := s.tmpl.render(m.Kind, data)
 	if err != nil {
 		return &permanentError{err}
 	}
@@ -353,8 +457,61 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, n
 	return c.send(ctx, msg)
 }
 
-// settle records the outcome of an attempt on row m; when the row is to be
-// retried, it says in how long.
+// sentBatch collects the rows of a batch the server accepted, to record
+// them sent in one statement.
+type sentBatch struct {
+	s    *Sender
+	ctx  context.Context
+	rows []store.OutboxMail
+	took []time.Duration
+}
+
+func (b *sentBatch) add(m store.OutboxMail, took time.Duration) {
+	b.rows = append(b.rows, m)
+	b.took = append(b.took, took)
+}
+
+// flush records the collected rows sent. Like settle, it is not cut short
+// by Stop: a message that went out is marked sent, or it would be sent
+// twice.
+func (b *sentBatch) flush() {
+	if len(b.rows) == 0 {
+		return
+	}
+	s := b.s
+	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), settleTimeout)
+	defer cancel()
+	ids := make([]int64, len(b.rows))
+	for i, m := range b.rows {
+		ids[i] = m.ID
+	}
+	settled, err := s.cfg.Outbox.MarkSentBatch(dbCtx, ids, s.cfg.Instance, s.cfg.Now())
+	ours := make(map[int64]bool, len(settled))
+	for _, id := range settled {
+		ours[id] = true
+	}
+	for i, m := range b.rows {
+		log := s.log.With("outbox_id", m.ID, "kind", string(m.Kind), "account_id", m.AccountID,
+			"attempt", m.Attempts, "duration", b.took[i])
+		log.Info("mail sent")
+		switch {
+		case err != nil:
+			log.Error("mail: record outcome", "outcome", OutcomeSent, "err", err)
+		case !ours[m.ID]:
+			log.Warn("mail: lease lost before the outcome was recorded; another instance may send it too", "outcome", OutcomeSent)
+		}
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.Attempted(m.Kind, OutcomeSent, b.took[i])
+		}
+		if s.cfg.OnResult != nil {
+			s.cfg.OnResult(Result{ID: m.ID, Kind: m.Kind, Attempt: m.Attempts, Outcome: OutcomeSent})
+		}
+	}
+	b.rows, b.took = b.rows[:0], b.took[:0]
+}
+
+// settle records the outcome of a failed attempt on row m, and when the
+// row is to be retried, says in how long; sent rows go through sentBatch.
 func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took time.Duration) (retryIn time.Duration, retry bool) {
 	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
@@ -366,10 +523,6 @@ func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took
 		dbErr error
 	)
 	switch {
-	case err == nil:
-		res.Outcome = OutcomeSent
-		ours, dbErr = s.cfg.Outbox.MarkSent(dbCtx, m.ID, s.cfg.Instance, s.cfg.Now())
-		log.Info("mail sent")
 	case ctx.Err() != nil && !permanent(err):
 		// Stop cut it short; Stop gives the row back.
 		res.Outcome, ours = OutcomeInterrupted, true
@@ -491,18 +644,26 @@ type inflight struct {
 	ids map[int64]struct{}
 }
 
-func (f *inflight) add(id int64) bool {
+// add marks ids as in flight and returns those that were not already,
+// in ids' storage.
+func (f *inflight) add(ids []int64) []int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, busy := f.ids[id]; busy {
-		return false
+	fresh := ids[:0]
+	for _, id := range ids {
+		if _, busy := f.ids[id]; busy {
+			continue
+		}
+		f.ids[id] = struct{}{}
+		fresh = append(fresh, id)
 	}
-	f.ids[id] = struct{}{}
-	return true
+	return fresh
 }
 
-func (f *inflight) remove(id int64) {
+func (f *inflight) remove(ids []int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.ids, id)
+	for _, id := range ids {
+		delete(f.ids, id)
+	}
 }

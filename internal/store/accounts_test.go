@@ -162,3 +162,65 @@ func insertTestToken(t *testing.T, db *store.DB, accountID int64, expires time.T
 	}
 	return hash
 }
+
+// Concurrent signups of one address: one creates the account, every other
+// one finds it (in its statement or, when the account was committed while
+// that ran, in the fallback transaction), and each queues one mail.
+func TestSignupConcurrentSameAddress(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	r := db.Accounts()
+	const n = 16
+	results := make(chan account.SignupResult, n)
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			email := "Race@Example.com"
+			if i%2 == 1 {
+				email = "race@example.com"
+			}
+			res, err := r.Signup(t.Context(), email, "h", at0)
+			if err != nil {
+				errs <- err
+				return
+			}
+			results <- res
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	close(errs)
+	for err := range errs {
+		t.Fatalf("signup: %v", err)
+	}
+	created, outbox := 0, map[int64]bool{}
+	var id int64
+	for res := range results {
+		if !res.Existing {
+			created++
+		}
+		if id != 0 && res.AccountID != id {
+			t.Errorf("account ids %d and %d for one address", id, res.AccountID)
+		}
+		id = res.AccountID
+		if res.Kind != account.MailConfirm || res.OutboxID == 0 || outbox[res.OutboxID] {
+			t.Errorf("result %+v", res)
+		}
+		outbox[res.OutboxID] = true
+	}
+	if created != 1 || len(outbox) != n {
+		t.Errorf("%d signups created the account, %d outbox rows; want 1 and %d", created, len(outbox), n)
+	}
+	var accounts, rows int
+	if err := db.Pool().QueryRow(t.Context(), `
+		SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM outbox WHERE account_id = $1)`, id).Scan(&accounts, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if accounts != 1 || rows != n {
+		t.Errorf("accounts %d, outbox rows %d; want 1 and %d", accounts, rows, n)
+	}
+}

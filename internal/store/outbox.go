@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -103,55 +102,137 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 // Claim cannot tell instance's Lease from instance's own earlier Claim: the
 // caller must not claim a row it is already sending.
 func (o *Outbox) Claim(ctx context.Context, id int64, instance string, now, leaseUntil time.Time) (OutboxMail, bool, error) {
-	var (
-		m      OutboxMail
-		kind   string
-		warned *time.Time
-	)
-	err := o.db.pool.QueryRow(ctx, `
-		UPDATE outbox o SET
-			status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
-		FROM accounts a
-		WHERE o.id = $1 AND a.id = o.account_id
-		  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
-		       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
-		RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at`,
-		id, instance, now, leaseUntil).Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, false, nil
-	}
+	ms, err := o.ClaimBatch(ctx, []int64{id}, instance, now, leaseUntil)
 	if err != nil {
-		return m, false, fmt.Errorf("claim outbox row %d: %w", id, interpret(err))
+		return OutboxMail{}, false, err
 	}
-	m.Kind = account.MailKind(kind)
-	if warned != nil {
-		m.WarnedAt = *warned
+	if len(ms) == 0 {
+		return OutboxMail{}, false, nil
 	}
-	return m, true, nil
+	return ms[0], true, nil
+}
+
+// ClaimBatch is Claim for several rows in one statement: it claims those of
+// ids that Claim would, leaves the others untouched, and returns the claimed
+// rows in order of id.
+func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]OutboxMail, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := o.db.pool.Query(ctx, `
+		WITH claimed AS (
+			UPDATE outbox o SET
+				status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
+			FROM accounts a
+			WHERE o.id = ANY ($1) AND a.id = o.account_id
+			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
+			       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
+			RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at
+		)
+		SELECT * FROM claimed ORDER BY id`,
+		ids, instance, now, leaseUntil)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMail, error) {
+		var (
+			m      OutboxMail
+			kind   string
+			warned *time.Time
+		)
+		err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
+		m.Kind = account.MailKind(kind)
+		if warned != nil {
+			m.WarnedAt = *warned
+		}
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
+	}
+	return ms, nil
 }
 
 // CreateConfirmToken stores the hash of a confirmation token for accountID,
 // valid from now until expiresAt. The token itself is never stored.
 func (o *Outbox) CreateConfirmToken(ctx context.Context, accountID int64, hash []byte, now, expiresAt time.Time) error {
+	return o.CreateConfirmTokens(ctx, []ConfirmToken{{AccountID: accountID, Hash: hash}}, now, expiresAt)
+}
+
+// ConfirmToken is the hash of a confirmation token and the account it
+// confirms.
+type ConfirmToken struct {
+	AccountID int64
+	// Hash is the SHA-256 of the token (account.NewToken's hash).
+	Hash []byte
+}
+
+// CreateConfirmTokens stores several confirmation tokens' hashes in one
+// statement, each valid from now until expiresAt: all of them, or none.
+func (o *Outbox) CreateConfirmTokens(ctx context.Context, tokens []ConfirmToken, now, expiresAt time.Time) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	accounts := make([]int64, len(tokens))
+	hashes := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		accounts[i], hashes[i] = t.AccountID, t.Hash
+	}
 	_, err := o.db.pool.Exec(ctx, `
 		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
-		VALUES ($1, $2, 'confirm', $3, $4)`, hash, accountID, now, expiresAt)
+		SELECT t.hash, t.account_id, 'confirm', $3, $4
+		FROM unnest($1::bytea[], $2::bigint[]) AS t (hash, account_id)`, hashes, accounts, now, expiresAt)
 	if err != nil {
-		return fmt.Errorf("create confirmation token: %w", accountErr(err))
+		return fmt.Errorf("create confirmation tokens: %w", accountErr(err))
 	}
 	return nil
+}
+
+// ExtendLease moves the lease of those of ids that instance still holds to
+// leaseUntil and returns how many it moved. A sender working through a
+// batch calls it before its remaining time could run out.
+func (o *Outbox) ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET lease_until = $3
+		WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2`, ids, instance, leaseUntil)
+	if err != nil {
+		return 0, fmt.Errorf("extend outbox leases: %w", interpret(err))
+	}
+	return tag.RowsAffected(), nil
 }
 
 // MarkSent settles row id as sent at now. ok is false when instance no
 // longer holds the row's lease.
 func (o *Outbox) MarkSent(ctx context.Context, id int64, instance string, now time.Time) (bool, error) {
-	tag, err := o.db.pool.Exec(ctx, `
-		UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
-		WHERE id = $1 AND status = 'sending' AND leased_by = $2`, id, instance, now)
-	if err != nil {
-		return false, fmt.Errorf("mark outbox row %d sent: %w", id, interpret(err))
+	settled, err := o.MarkSentBatch(ctx, []int64{id}, instance, now)
+	return len(settled) == 1, err
+}
+
+// MarkSentBatch is MarkSent for several rows in one statement. It returns
+// the ids it settled, in order: those of ids whose lease instance still
+// held.
+func (o *Outbox) MarkSentBatch(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	return tag.RowsAffected() == 1, nil
+	rows, err := o.db.pool.Query(ctx, `
+		WITH settled AS (
+			UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+			WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2
+			RETURNING id
+		)
+		SELECT id FROM settled ORDER BY id`, ids, instance, now)
+	if err != nil {
+		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
+	}
+	settled, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
+	}
+	return settled, nil
 }
 
 // Retry puts row id back to pending, due at next, keeping lastErr. ok is

@@ -1,0 +1,46 @@
+package mail
+
+import (
+	"testing"
+
+	"signup/internal/account"
+	"signup/web"
+)
+
+// renderToken's content, cached with a placeholder, is exactly what the
+// templates make of the real link, for every token and when the other data
+// change.
+func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
+	r, err := newRenderer(web.Emails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "https://signup.example.test/app/confirm?token="
+	datas := []emailData{
+		{SiteURL: "https://signup.example.test/app/", LoginURL: "https://signup.example.test/app/login", ValidFor: "24 hours"},
+		{SiteURL: "https://other.example.test/", LoginURL: "https://other.example.test/login", ValidFor: "2 days"},
+	}
+	for _, data := range append(datas, datas[0]) {
+		for range 20 {
+			token, _, err := account.NewToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range []string{token, "a%2Bb", "<&>"} {
+				got, err := r.renderToken(account.MailConfirm, data, prefix, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := data
+				want.Link = prefix + tok
+				direct, err := r.render(account.MailConfirm, want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != direct {
+					t.Fatalf("token %q, data %+v:\ncached:\n%+v\ntemplates:\n%+v", tok, data, got, direct)
+				}
+			}
+		}
+	}
+}
