@@ -339,7 +339,8 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) (retryIn
 	}
 	tokens, tokenErr := s.mintTokens(ctx, ms, now)
 
-	b := sentBatch{s: s, ctx: ctx}
+	b := s.newSentRecorder(ctx, len(ms))
+	defer b.close()
 	for i, m := range ms {
 		start := time.Now()
 		if leaseUntil.Sub(s.cfg.Now()) < s.cfg.Lease-s.cfg.SendTimeout/2 {
@@ -370,7 +371,6 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) (retryIn
 			retryIn, retry = in, true
 		}
 	}
-	b.flush()
 	return retryIn, retry
 }
 
@@ -457,42 +457,91 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, t
 	return c.send(ctx, msg)
 }
 
-// sentBatch collects the rows of a batch the server accepted, to record
-// them sent in one statement.
-type sentBatch struct {
-	s    *Sender
-	ctx  context.Context
-	rows []store.OutboxMail
-	took []time.Duration
+// sentRecorder records, in the background, the rows of a batch the server
+// accepted: while the worker sends the next message, the rows sent so far
+// are marked sent in one statement. A process killed mid-batch therefore
+// sends again only the message in DATA and those whose mark was still
+// being committed, not the whole batch, and the marks cost no round trip
+// of the worker's own.
+type sentRecorder struct {
+	s       *Sender
+	ctx     context.Context
+	in      chan sentRow
+	pending sync.WaitGroup // rows added and not yet recorded
+	done    chan struct{}  // closed when the loop has ended
 }
 
-func (b *sentBatch) add(m store.OutboxMail, took time.Duration) {
-	b.rows = append(b.rows, m)
-	b.took = append(b.took, took)
+type sentRow struct {
+	m    store.OutboxMail
+	took time.Duration
 }
 
-// flush records the collected rows sent. Like settle, it is not cut short
-// by Stop: a message that went out is marked sent, or it would be sent
-// twice.
-func (b *sentBatch) flush() {
-	if len(b.rows) == 0 {
-		return
+// newSentRecorder starts a recorder for a batch of at most n rows; close
+// must be called to end it.
+func (s *Sender) newSentRecorder(ctx context.Context, n int) *sentRecorder {
+	r := &sentRecorder{s: s, ctx: ctx, in: make(chan sentRow, n), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// add hands over a row the server accepted. It does not block: the batch
+// holds at most the channel's capacity.
+func (r *sentRecorder) add(m store.OutboxMail, took time.Duration) {
+	r.pending.Add(1)
+	r.in <- sentRow{m: m, took: took}
+}
+
+// flush waits until every row added so far is recorded.
+func (r *sentRecorder) flush() { r.pending.Wait() }
+
+// close records what is left and ends the recorder.
+func (r *sentRecorder) close() {
+	close(r.in)
+	<-r.done
+}
+
+func (r *sentRecorder) loop() {
+	defer close(r.done)
+	var rows []sentRow
+	for row := range r.in {
+		rows = append(rows[:0], row)
+	more:
+		for {
+			select {
+			case row, ok := <-r.in:
+				if !ok {
+					break more
+				}
+				rows = append(rows, row)
+			default:
+				break more
+			}
+		}
+		r.record(rows)
+		r.pending.Add(-len(rows))
 	}
-	s := b.s
-	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), settleTimeout)
+}
+
+// record marks rows sent in one statement. Like settle, it is not cut
+// short by Stop: a message that went out is marked sent, or it would be
+// sent twice.
+func (r *sentRecorder) record(rows []sentRow) {
+	s := r.s
+	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), settleTimeout)
 	defer cancel()
-	ids := make([]int64, len(b.rows))
-	for i, m := range b.rows {
-		ids[i] = m.ID
+	ids := make([]int64, len(rows))
+	for i, row := range rows {
+		ids[i] = row.m.ID
 	}
 	settled, err := s.cfg.Outbox.MarkSentBatch(dbCtx, ids, s.cfg.Instance, s.cfg.Now())
 	ours := make(map[int64]bool, len(settled))
 	for _, id := range settled {
 		ours[id] = true
 	}
-	for i, m := range b.rows {
+	for _, row := range rows {
+		m := row.m
 		log := s.log.With("outbox_id", m.ID, "kind", string(m.Kind), "account_id", m.AccountID,
-			"attempt", m.Attempts, "duration", b.took[i])
+			"attempt", m.Attempts, "duration", row.took)
 		log.Info("mail sent")
 		switch {
 		case err != nil:
@@ -501,17 +550,17 @@ func (b *sentBatch) flush() {
 			log.Warn("mail: lease lost before the outcome was recorded; another instance may send it too", "outcome", OutcomeSent)
 		}
 		if s.cfg.Observer != nil {
-			s.cfg.Observer.Attempted(m.Kind, OutcomeSent, b.took[i])
+			s.cfg.Observer.Attempted(m.Kind, OutcomeSent, row.took)
 		}
 		if s.cfg.OnResult != nil {
 			s.cfg.OnResult(Result{ID: m.ID, Kind: m.Kind, Attempt: m.Attempts, Outcome: OutcomeSent})
 		}
 	}
-	b.rows, b.took = b.rows[:0], b.took[:0]
 }
 
 // settle records the outcome of a failed attempt on row m, and when the
-// row is to be retried, says in how long; sent rows go through sentBatch.
+// row is to be retried, says in how long; sent rows go through
+// sentRecorder.
 func (s *Sender) settle(ctx context.Context, m store.OutboxMail, err error, took time.Duration) (retryIn time.Duration, retry bool) {
 	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()

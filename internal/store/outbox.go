@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -218,20 +219,28 @@ func (o *Outbox) MarkSentBatch(ctx context.Context, ids []int64, instance string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := o.db.pool.Query(ctx, `
-		WITH settled AS (
-			UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
-			WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2
-			RETURNING id
-		)
-		SELECT id FROM settled ORDER BY id`, ids, instance, now)
-	if err != nil {
+	// One round trip, and a commit that does not wait for its WAL flush:
+	// only a crash of the database server itself can lose the mark, and
+	// then the rows are sent again, as at-least-once delivery allows. The
+	// sender marks rows while it sends the next ones; waiting for the disk
+	// here would only make the window of unmarked sent rows wider.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	var settled []int64
+	b.Queue(`
+		UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+		WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2
+		RETURNING id`, ids, instance, now).Query(func(rows pgx.Rows) error {
+		var err error
+		settled, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	b.Queue("COMMIT")
+	if err := o.db.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
 	}
-	settled, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
-	}
+	slices.Sort(settled)
 	return settled, nil
 }
 
