@@ -29,7 +29,7 @@ func purgeDuration(sz sizes) *scenario {
 		unit:     "s",
 		baseUnit: "s",
 		goal:     &goal{text: "ratio ≤ 2.0", limit: 2},
-		note: purgeDataNote(sz) + " Purge: purge.New with web's defaults (batches of 5,000, each its own transaction) and " +
+		note: purgeDataNote(sz) + " Purge: purge.New with web's defaults (batches of 1,000, each its own transaction) and " +
 			"RunOnce with Force (the data set is over the safety limit's share), in the bench process, no other load. " +
 			"Baseline: one DELETE FROM accounts with the same policy predicates on another fresh copy; dependents go by " +
 			"ON DELETE CASCADE in both. Both must delete exactly the eligible accounts.",

@@ -16,7 +16,7 @@ const (
 	DefaultInactiveRetention    = 365 * 24 * time.Hour
 	DefaultInactiveWarning      = 7 * 24 * time.Hour
 	DefaultMaxShare             = 0.5
-	DefaultBatchSize            = 5000
+	DefaultBatchSize            = 1000
 	DefaultStatementTimeout     = 30 * time.Second
 	DefaultTokenGrace           = 24 * time.Hour
 	DefaultOutboxRetention      = 30 * 24 * time.Hour
@@ -66,7 +66,8 @@ type Config struct {
 	OutboxRetention time.Duration
 
 	// BatchSize is the most rows one batch (one transaction) treats.
-	// Default 5000.
+	// Default 1000: short transactions, so a batch holds its row locks
+	// and writes its share of WAL for a few milliseconds only.
 	BatchSize int
 	// StatementTimeout bounds each statement of a run. Default 30s.
 	StatementTimeout time.Duration
