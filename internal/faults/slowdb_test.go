@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"signup/internal/devmail"
 	"signup/internal/e2e"
-	"signup/internal/netfault"
 	"signup/internal/store/storetest"
 )
 
@@ -65,19 +63,9 @@ func TestSlowDatabase(t *testing.T) {
 		rate    = 10
 		load    = 15 * time.Second
 	)
-	dbURL := storetest.URL(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := netfault.Listen(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
+	dbURL, proxied, proxy := storetest.URLBehindProxy(t)
 	mail := startMail(t, devmail.Faults{})
-	p := e2e.Start(t, fastBinary, webEnv(u.String(), mail, "REQUEST_TIMEOUT", timeout.String()))
+	p := e2e.Start(t, fastBinary, webEnv(proxied, mail, "REQUEST_TIMEOUT", timeout.String()))
 	base := p.URL()
 	e2e.WaitReady(t, base, 30*time.Second)
 	pid := p.Cmd.Process.Pid

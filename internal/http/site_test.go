@@ -15,7 +15,6 @@ import (
 
 	"signup/internal/account"
 	apphttp "signup/internal/http"
-	"signup/internal/netfault"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
 )
@@ -106,18 +105,9 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 // by latency.
 func slowStore(t *testing.T, latency time.Duration) *store.DB {
 	t.Helper()
-	u, err := url.Parse(storetest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := netfault.Listen(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	_, proxied, proxy := storetest.URLBehindProxy(t)
 	proxy.SetLatency(latency)
-	u.Host = proxy.Addr()
-	db, err := store.New(u.String(), store.Options{})
+	db, err := store.New(proxied, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

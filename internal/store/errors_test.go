@@ -3,11 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
-	"signup/internal/netfault"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
 )
@@ -18,19 +16,10 @@ import (
 // 503, try again — not an unknown failure.
 func TestConnectionLostMidQueryIsUnavailable(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(storetest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := netfault.Listen(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
+	_, proxied, proxy := storetest.URLBehindProxy(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, u.String(), store.Options{})
+	db, err := store.Open(ctx, proxied, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

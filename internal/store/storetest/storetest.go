@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"signup/internal/netfault"
 	"signup/internal/store"
 	"signup/migrations"
 )
@@ -182,4 +183,23 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// URLBehindProxy gives the test its own database, like URL, and a
+// fault-injecting proxy in front of it, closed when the test ends. It
+// returns the database's own URL and the URL that goes through the proxy.
+func URLBehindProxy(t testing.TB) (direct, proxied string, proxy *netfault.Proxy) {
+	t.Helper()
+	direct = URL(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatalf("storetest: parse database url: %v", err)
+	}
+	proxy, err = netfault.Listen(u.Host)
+	if err != nil {
+		t.Fatalf("storetest: proxy: %v", err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	return direct, u.String(), proxy
 }
