@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,21 +21,7 @@ import (
 // process.
 var webBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "web-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	webBinary, err = e2e.Build(dir, true)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { e2e.Main(m, &webBinary, nil) }
 
 func startWeb(t *testing.T, env map[string]string) *e2e.Process {
 	t.Helper()

@@ -1,9 +1,6 @@
 package e2e_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -14,24 +11,7 @@ import (
 // built without it, for load and timing tests.
 var webBinary, fastBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	webBinary, err = e2e.Build(filepath.Join(dir, "race"), true)
-	if err == nil {
-		fastBinary, err = e2e.Build(filepath.Join(dir, "fast"), false)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { e2e.Main(m, &webBinary, &fastBinary) }
 
 // interrupt is the signal a graceful stop starts with.
 var interrupt = syscall.SIGTERM

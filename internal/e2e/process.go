@@ -37,6 +37,36 @@ func Build(dir string, race bool) (string, error) {
 	return out, nil
 }
 
+// Main is a test package's TestMain for tests that run the program: it
+// builds the web binary with the race detector into *race and without it
+// into *fast (a nil pointer skips that build), runs the tests, removes the
+// binaries and exits with the tests' status.
+func Main(m *testing.M, race, fast *string) {
+	dir, err := os.MkdirTemp("", "web-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, b := range []struct {
+		path *string
+		name string
+		race bool
+	}{{race, "race", true}, {fast, "fast", false}} {
+		if b.path == nil || err != nil {
+			continue
+		}
+		*b.path, err = Build(filepath.Join(dir, b.name), b.race)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // Process is a running web binary and what it logged.
 type Process struct {
 	Cmd *exec.Cmd

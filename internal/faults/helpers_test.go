@@ -127,6 +127,19 @@ func waitConfirmations(t *testing.T, srv *devmail.Server, want []string, timeout
 	}
 }
 
+// requireNoneLost fails t for each wanted address without a confirmation
+// and for each outbox row failed for good: what a fault test must never
+// leave behind.
+func (d delivery) requireNoneLost(t *testing.T, counts store.OutboxCounts) {
+	t.Helper()
+	if len(d.missing) > 0 {
+		t.Errorf("%d committed signups got no confirmation: %v", len(d.missing), d.missing[:min(5, len(d.missing))])
+	}
+	if counts.Failed != 0 {
+		t.Errorf("%d outbox rows failed for good", counts.Failed)
+	}
+}
+
 // openDB opens the database at dbURL for the test's own queries, closed
 // when t ends.
 func openDB(t *testing.T, dbURL string) *store.DB {

@@ -1,9 +1,6 @@
 package faults_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -14,22 +11,7 @@ import (
 // load it and time it, and a race build would be several times slower.
 var fastBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fastBinary, err = e2e.Build(filepath.Join(dir, "fast"), false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { e2e.Main(m, nil, &fastBinary) }
 
 // interrupt is the signal a graceful stop starts with.
 var interrupt = syscall.SIGTERM

@@ -10,6 +10,7 @@ import (
 	"signup/internal/devmail"
 	appmail "signup/internal/mail"
 	"signup/internal/store"
+	"signup/internal/store/storetest"
 )
 
 // A row leased by an instance whose lock nobody holds (it died) is taken at
@@ -23,7 +24,7 @@ func TestDeadInstanceRowsAreTakenAtOnce(t *testing.T) {
 	far := time.Now().Add(time.Hour)
 	ghost := signup(t, b.db, "ghost@example.test")
 	b.leaseTo(t, ghost, "ghost-1", far)
-	holdInstanceLock(t, b.db, "stuck-1")
+	storetest.LockInstance(t, b.db, "stuck-1")
 	stuck := signup(t, b.db, "stuck@example.test")
 	b.leaseTo(t, stuck, "stuck-1", far)
 	start(t, s)
@@ -52,7 +53,7 @@ func TestDeadInstanceRowsAreTakenAtOnce(t *testing.T) {
 // next sweep, long before their lease runs out.
 func TestKilledInstanceRowsAreTakenAtOnce(t *testing.T) {
 	s, b := setup(t, devmail.Config{}, nil)
-	other := holdInstanceLock(t, b.db, "other-1")
+	other := storetest.LockInstance(t, b.db, "other-1")
 	theirs := signup(t, b.db, "theirs@example.test")
 	b.leaseTo(t, theirs, "other-1", time.Now().Add(time.Hour))
 	missed := signup(t, b.db, "missed@example.test")
@@ -124,7 +125,7 @@ func TestRowsOfAnEarlierProcessWithTheSameID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, b := setup(t, devmail.Config{}, nil)
 			if tc.shared {
-				holdInstanceLock(t, b.db, b.cfg.Instance)
+				storetest.LockInstance(t, b.db, b.cfg.Instance)
 			}
 			id := signup(t, b.db, "earlier@example.test")
 			b.leaseTo(t, id, b.cfg.Instance, time.Now().Add(time.Hour))

@@ -240,18 +240,6 @@ func count(results []mail.Result, id int64, o mail.Outcome) int {
 	return n
 }
 
-// holdInstanceLock takes instance's lock, as a live sender of that name
-// holds it, until the test ends.
-func holdInstanceLock(t *testing.T, db *store.DB, instance string) *store.InstanceLock {
-	t.Helper()
-	l, err := db.Outbox().LockInstance(t.Context(), instance)
-	if err != nil {
-		t.Fatalf("lock instance %s: %v", instance, err)
-	}
-	t.Cleanup(func() { l.Release(context.Background()) })
-	return l
-}
-
 // lockHolders returns the server pids holding instance's lock, the
 // documented pg_advisory_lock_shared(0x6d61696c, hashtext(instance)).
 func (b *bundle) lockHolders(t *testing.T, instance string) []uint32 {

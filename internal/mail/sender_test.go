@@ -18,6 +18,7 @@ import (
 	"signup/internal/devmail"
 	"signup/internal/hosted"
 	appmail "signup/internal/mail"
+	"signup/internal/store/storetest"
 )
 
 var (
@@ -194,7 +195,7 @@ func TestSweepFindsWhatTheQueueMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Leased by an instance that is alive and sending it: not ours.
-	holdInstanceLock(t, b.db, "live-instance")
+	storetest.LockInstance(t, b.db, "live-instance")
 	live := signup(t, b.db, "live@example.test")
 	if _, err := b.db.Pool().Exec(ctx, `
 		UPDATE outbox SET status = 'sending', attempts = 1, leased_by = 'live-instance', lease_until = $2 WHERE id = $1`,

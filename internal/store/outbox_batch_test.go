@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"signup/internal/store"
+	"signup/internal/store/storetest"
 )
 
 func TestOutboxClaimBatch(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
 	until := now.Add(time.Minute)
-	lockInstance(t, db, "me")
-	lockInstance(t, db, "other")
+	storetest.LockInstance(t, db, "me")
+	storetest.LockInstance(t, db, "other")
 
 	a := queued(t, db, "a@example.test", now)
 	b := queued(t, db, "b@example.test", now)

@@ -58,18 +58,6 @@ func readRow(t *testing.T, db *store.DB, id int64) outboxRow {
 	return r
 }
 
-// lockInstance takes instance's lock on db, as a running sender holds it,
-// until the test ends.
-func lockInstance(t *testing.T, db *store.DB, instance string) *store.InstanceLock {
-	t.Helper()
-	l, err := db.Outbox().LockInstance(t.Context(), instance)
-	if err != nil {
-		t.Fatalf("lock instance %s: %v", instance, err)
-	}
-	t.Cleanup(func() { l.Release(context.Background()) })
-	return l
-}
-
 // lease sets row id to status 'sending', leased by instance until until.
 func lease(t *testing.T, db *store.DB, id int64, instance string, until time.Time) {
 	t.Helper()
@@ -101,8 +89,8 @@ func lockHolders(t *testing.T, db *store.DB, instance string) []uint32 {
 func TestOutboxLease(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
-	lockInstance(t, db, "me")
-	lockInstance(t, db, "other")
+	storetest.LockInstance(t, db, "me")
+	storetest.LockInstance(t, db, "other")
 	due := queued(t, db, "due@example.test", now.Add(-time.Minute))
 	later := queued(t, db, "later@example.test", now.Add(time.Minute))
 	dead := queued(t, db, "dead@example.test", now.Add(-time.Hour))
@@ -155,7 +143,7 @@ func TestOutboxLeaseConcurrentNeverOverlaps(t *testing.T) {
 	)
 	for w := range 4 {
 		instance := fmt.Sprintf("i%d", w)
-		lockInstance(t, db, instance)
+		storetest.LockInstance(t, db, instance)
 		wg.Go(func() {
 			for {
 				ids, err := ob.Lease(context.Background(), instance, now, now.Add(time.Minute), 7)
@@ -191,8 +179,8 @@ func TestOutboxClaim(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
 	until := now.Add(time.Minute)
-	lockInstance(t, db, "me")
-	lockInstance(t, db, "other")
+	storetest.LockInstance(t, db, "me")
+	storetest.LockInstance(t, db, "other")
 
 	id := queued(t, db, "Claim@Example.test", now)
 	m, ok, err := ob.Claim(ctx, id, "me", now, until)
@@ -290,8 +278,8 @@ func TestOutboxSettleNeedsTheLease(t *testing.T) {
 func TestOutboxRelease(t *testing.T) {
 	db, ob, now := outboxSetup(t)
 	ctx := t.Context()
-	lockInstance(t, db, "me")
-	lockInstance(t, db, "other")
+	storetest.LockInstance(t, db, "me")
+	storetest.LockInstance(t, db, "other")
 	a := queued(t, db, "a@example.test", now)
 	b := queued(t, db, "b@example.test", now)
 	c := queued(t, db, "c@example.test", now)
@@ -366,10 +354,10 @@ func TestOutboxLeaseOfDeadHolder(t *testing.T) {
 	ctx := t.Context()
 	far := now.Add(time.Hour)
 	mine := far.Add(time.Hour) // our own leases outlast the others'
-	lockInstance(t, db, "me")
-	lockInstance(t, db, "live")
-	lockInstance(t, storetest.New(t), "elsewhere")
-	live := lockInstance(t, db, "dies")
+	storetest.LockInstance(t, db, "me")
+	storetest.LockInstance(t, db, "live")
+	storetest.LockInstance(t, storetest.New(t), "elsewhere")
+	live := storetest.LockInstance(t, db, "dies")
 
 	ghost := queued(t, db, "ghost@example.test", now)
 	lease(t, db, ghost, "ghost-1", far)
@@ -427,8 +415,8 @@ func TestInstanceLock(t *testing.T) {
 	db := storetest.New(t)
 	ctx := t.Context()
 
-	first := lockInstance(t, db, "web-1")
-	second := lockInstance(t, db, "web-1") // shared: never waits
+	first := storetest.LockInstance(t, db, "web-1")
+	second := storetest.LockInstance(t, db, "web-1") // shared: never waits
 	if first.Others() != 0 || second.Others() != 1 {
 		t.Errorf("others = %d, %d; want 0, 1", first.Others(), second.Others())
 	}

@@ -203,3 +203,15 @@ func URLBehindProxy(t testing.TB) (direct, proxied string, proxy *netfault.Proxy
 	u.Host = proxy.Addr()
 	return direct, u.String(), proxy
 }
+
+// LockInstance takes the mail sender's instance lock for instance on db,
+// as a live sender of that name holds it, until the test ends.
+func LockInstance(t testing.TB, db *store.DB, instance string) *store.InstanceLock {
+	t.Helper()
+	l, err := db.Outbox().LockInstance(t.Context(), instance)
+	if err != nil {
+		t.Fatalf("storetest: lock instance %s: %v", instance, err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return l
+}
