@@ -24,10 +24,10 @@ func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
 // u reports failures on, nil if it cannot fail. It returns an error wrapping
 // errInterrupted if runCtx ended first.
 func (h *Host) start(runCtx context.Context, u *unit) (<-chan error, error) {
-	h.setState(u, StatusStarting, nil)
+	h.setState(u, StatusStarting, func(*State) { u.resetHealth(time.Now()) })
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "service starting", slog.String("service", u.name))
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(runCtx, u.startTimeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(runCtx, reporterKey{}, &Reporter{h: h, u: u}), u.startTimeout)
 	defer cancel()
 	done, err := invoke(ctx, ctx, u.svc.Start)
 	took := time.Since(t0)
@@ -59,22 +59,38 @@ func (h *Host) start(runCtx context.Context, u *unit) (<-chan error, error) {
 	return nil, nil
 }
 
-// stop stops u. ctx is what Stop gets; wait is how long the host waits for it.
-func (h *Host) stop(ctx, wait context.Context, u *unit) error {
+// hardStopKey carries, in the context Stop gets, the channel closed at the
+// service's hard limit, for Background's Stop.
+type hardStopKey struct{}
+
+// stop stops u: its Stop gets a context that ends at the soft deadline, and
+// is waited for until the hard limit.
+func (h *Host) stop(base context.Context, soft, hard time.Time, u *unit) error {
 	// A failed service is still stopped, to release what it holds, but it
 	// keeps its failed status for the record.
 	failed := h.state(u).Status == StatusFailed
 	if !failed {
 		h.setState(u, StatusStopping, nil)
 	}
-	h.log.LogAttrs(context.Background(), slog.LevelInfo, "service stopping", slog.String("service", u.name))
+	h.log.LogAttrs(context.Background(), slog.LevelInfo, "service stopping", slog.String("service", u.name),
+		slog.Duration("soft", time.Until(soft).Round(time.Millisecond)), slog.Duration("hard", time.Until(hard).Round(time.Millisecond)))
+	wait, cancelWait := context.WithDeadline(base, hard)
+	defer cancelWait()
+	ctx, cancel := context.WithDeadline(context.WithValue(base, hardStopKey{}, wait.Done()), soft)
+	defer cancel()
 	t0 := time.Now()
 	done, err := invoke(ctx, wait, u.svc.Stop)
 	took := time.Since(t0)
+	hardStop := done && ctx.Err() != nil
+	h.setState(u, h.state(u).Status, func(s *State) { s.HardStop = hardStop })
+	if hardStop {
+		h.log.LogAttrs(context.Background(), slog.LevelWarn, "service needed the hard stop",
+			slog.String("service", u.name), slog.Duration("duration", took))
+	}
 
 	switch {
 	case err == nil:
-	case !done || ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+	case !done || wait.Err() != nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("stop %s: %w", u.name, &timeoutError{limit: fmt.Sprintf("shutdown budget %v", h.shutdownTimeout)})
 	default:
 		err = fmt.Errorf("stop %s: %w", u.name, err)

@@ -52,4 +52,14 @@ type State struct {
 	StartedAt time.Time // last successful start; zero if never started
 	Restarts  int       // restarts attempted under the Restart policy
 	LastError error     // the last failure or Start/Stop error; kept after recovery
+	// HardStop is true when the last Stop outlived its soft deadline: its
+	// context was cancelled to cut short the work in hand.
+	HardStop bool
+
+	// Health is what the running service last reported (Healthy after each
+	// start), Unhealthy when its heartbeat is overdue, and what its Status
+	// implies otherwise: Unhealthy unless running or stopped.
+	Health       Health
+	HealthReason string    // why, in a few words safe to show
+	HealthSince  time.Time // when Health last changed
 }
