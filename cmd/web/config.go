@@ -37,6 +37,7 @@ type config struct {
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
+	StopDelay            time.Duration
 	RequestTimeout       time.Duration
 	StartTimeout         time.Duration
 	LogFormat            string
@@ -186,6 +187,16 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		}},
 		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
+		{"STOP_DELAY", "0s", "after the first signal, how long the site keeps serving, not ready, before stopping", func(v string) error {
+			if d, err := time.ParseDuration(v); err == nil && d == 0 {
+				c.StopDelay = 0
+				return nil
+			}
+			if err := durationInto(&c.StopDelay)(v); err != nil {
+				return fmt.Errorf("is not a duration of zero or more: %q (for example 5s)", v)
+			}
+			return nil
+		}},
 		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {
 			switch v {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"signup/internal/e2e"
 	"signup/internal/store/storetest"
+	"signup/internal/waitfor"
 )
 
 // webBinary is the real program, built once for the tests that run it as a
@@ -176,5 +178,75 @@ func TestProcessNotReadyWithoutDatabase(t *testing.T) {
 	}
 	if got := status("/healthz"); got != http.StatusOK {
 		t.Errorf("healthz with the database gone: %d", got)
+	}
+}
+
+// TestProcessStopDelay: with STOP_DELAY=2s, SIGTERM turns /readyz 503 at
+// once while the site keeps serving; a request sent once that is seen (a
+// second or so after the signal) is served; then the process stops and
+// exits 0.
+func TestProcessStopDelay(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t)
+	env["STOP_DELAY"] = "2s"
+	p := startWeb(t, env)
+	e2e.WaitReady(t, p.URL(), 30*time.Second)
+	client := &http.Client{Timeout: 5 * time.Second}
+
+	signalled := time.Now()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	waitfor.Until(t, 10*time.Second, func() error {
+		req, _ := http.NewRequest("GET", p.URL()+"/readyz", nil)
+		req.Header.Set("Accept", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz %d, want 503", res.StatusCode)
+		}
+		return json.NewDecoder(res.Body).Decode(&body)
+	})
+	notReady := time.Since(signalled)
+	if notReady > time.Second {
+		t.Logf("slow machine: /readyz seen 503 only %v after SIGTERM", notReady)
+	}
+	if body["status"] != "unhealthy" || !strings.Contains(fmt.Sprint(body["checks"]), "stopping") {
+		t.Errorf("/readyz body during the delay: %v", body)
+	}
+
+	// The load balancer has not noticed yet: a new request still comes.
+	res, err := client.Get(p.URL() + "/signup")
+	if err != nil {
+		t.Fatalf("a request during the stop delay was not served: %v", err)
+	}
+	res.Body.Close()
+	servedAfter := time.Since(signalled)
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /signup during the stop delay: %d", res.StatusCode)
+	}
+	if servedAfter >= 2*time.Second {
+		t.Errorf("the request was served %v after SIGTERM, not within the 2s delay", servedAfter)
+	}
+	res, err = client.Get(p.URL() + "/livez")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("/livez during the stop delay: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
+	rec := p.WaitLog(t, 30*time.Second, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
+	if rec["time"] != nil {
+		at, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
+		if err == nil && at.Sub(signalled) < 2*time.Second {
+			t.Errorf("the site began stopping %v after SIGTERM, before the 2s delay ran out", at.Sub(signalled))
+		}
+	}
+	if code := p.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -126,7 +125,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := hosted.New(hosted.Config{StartTimeout: cfg.StartTimeout, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger})
+	host := hosted.New(hosted.Config{StartTimeout: cfg.StartTimeout, ShutdownTimeout: cfg.ShutdownTimeout, StopDelay: cfg.StopDelay, Logger: logger})
 	host.Add("database", hosted.Funcs(
 		func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
@@ -136,6 +135,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		},
 		func(context.Context) error { db.Close(); return nil },
 	), hosted.Options{})
+	host.AddCheck("postgres", pingCheck(db, logger), hosted.TagReady)
 
 	queue := hosted.NewQueue[appmail.Job](4096)
 	registry := prometheus.NewRegistry()
@@ -172,7 +172,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host.Add("mail", sender, hosted.Options{})
+	host.Add("mail", sender, hosted.Options{Tags: []string{hosted.TagReady}})
 
 	pc := purgeConfig(cfg, db, logger.With("service", "purge"))
 	pc.Observer = metrics
@@ -180,6 +180,9 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Readiness does not depend on the purger: failed purges are no reason
+	// to take an instance out of the load balancer. Its health shows on
+	// the dashboard and in signup_service_health.
 	host.Add("purge", purger, hosted.Options{})
 
 	var opsSrv *apphttp.Server
@@ -207,7 +210,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	rl := cfg.RateLimit
 	site, err := apphttp.NewSite(apphttp.SiteConfig{
 		Accounts:       accounts,
-		Ready:          readiness(host, db),
+		Ready:          host.HealthHandler(hosted.TagReady),
+		Live:           host.HealthHandler(hosted.TagLive),
 		BaseURL:        cfg.BaseURL,
 		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
 		RatePeriod:     rl.Period,
@@ -220,31 +224,21 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	srv := apphttp.NewServer(apphttp.ServerConfig{Name: "http", Addr: cfg.HTTPAddr, Handler: site, Logger: logger})
-	host.Add("http", srv, hosted.Options{})
+	host.Add("http", srv, hosted.Options{Tags: []string{hosted.TagReady}})
 	return &app{host: host, db: db, site: srv, ops: opsSrv}, nil
 }
 
-var (
-	errStarting = errors.New("starting")
-	errStopping = errors.New("stopping")
-)
-
-// readiness is true once every service started, until stopping begins,
-// while the database answers.
-func readiness(host *hosted.Host, db *store.DB) func(context.Context) error {
-	return func(ctx context.Context) error {
-		select {
-		case <-host.Stopping():
-			return errStopping
-		default:
-		}
-		select {
-		case <-host.Started():
-		default:
-			return errStarting
-		}
+// pingCheck is the readiness check on the database: Unhealthy when it does
+// not answer a ping within a second. The reason is fixed, since probes are
+// public; the error goes to the log.
+func pingCheck(db *store.DB, logger *slog.Logger) hosted.CheckFunc {
+	return func(ctx context.Context) (hosted.Health, string) {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		return db.Ping(ctx)
+		if err := db.Ping(ctx); err != nil {
+			logger.Warn("readiness: database unreachable", "err", err)
+			return hosted.Unhealthy, "database unreachable"
+		}
+		return hosted.Healthy, ""
 	}
 }

@@ -22,9 +22,14 @@ import (
 type SiteConfig struct {
 	// Accounts runs signup, confirmation and sign-in.
 	Accounts *account.Service
-	// Ready reports whether the app can take traffic (false while starting
-	// or stopping, or when the database is unreachable).
-	Ready func(ctx context.Context) error
+	// Ready answers GET /readyz: 503 when the app should get no traffic
+	// (starting, stopping, the database unreachable, a service it depends
+	// on unhealthy), with a JSON body on Accept: application/json. Nil
+	// answers 200 "ready".
+	Ready http.Handler
+	// Live answers GET /livez: 503 only when the process is wedged and
+	// should be restarted. Nil answers 200 "live".
+	Live http.Handler
 	// BaseURL is the public URL; https makes cookies Secure and __Host-.
 	BaseURL *url.URL
 	// RateLimit allows Limit POSTs per Period per client IP and route, and
@@ -111,7 +116,8 @@ func (s *Site) routes() http.Handler {
 	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody, s.deadline)
 
 	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/readyz", probe(s.cfg.Ready, "ready"))
+	r.Method(http.MethodGet, "/livez", probe(s.cfg.Live, "live"))
 	static, _ := fs.Sub(web.Static, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(24*time.Hour, http.FileServerFS(static))))
 
@@ -143,17 +149,16 @@ func (s *Site) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-func (s *Site) readyz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready")
-			return
-		}
+// probe is h, or a handler answering 200 with word when h is nil.
+func probe(h http.Handler, word string) http.Handler {
+	if h != nil {
+		return h
 	}
-	fmt.Fprintln(w, "ready")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, word)
+	})
 }
 
 func isUnavailable(err error) bool {

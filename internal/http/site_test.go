@@ -89,7 +89,11 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 		RateLimit:      o.rateLimit,
 		RatePeriod:     time.Minute,
 		TrustedProxies: o.trustedProxies,
-		Ready:          db.Ping,
+		Ready: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if db.Ping(r.Context()) != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}),
 		Observer:       o.observer,
 		RequestTimeout: o.requestTimeout,
 	})
