@@ -3,6 +3,7 @@ package purge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,7 +17,16 @@ type Purger struct {
 	sched Schedule
 	log   *slog.Logger
 	svc   hosted.Service
+
+	// failedRuns counts this instance's scheduled runs that failed in a
+	// row; only the loop uses it.
+	failedRuns int
 }
+
+// unhealthyAfter is how many scheduled runs in a row must fail for the
+// purger to report itself Unhealthy: one failure may be a passing
+// problem, and the next tick retries.
+const unhealthyAfter = 2
 
 var (
 	_ hosted.Service = (*Purger)(nil)
@@ -109,9 +119,11 @@ func (p *Purger) waitUntil(ctx context.Context, t time.Time) error {
 }
 
 // runTick runs the purge for a schedule tick and logs the outcome; a failed
-// run does not stop the schedule.
+// run does not stop the schedule, but two in a row make the purger report
+// itself Unhealthy to its host, until a run succeeds.
 func (p *Purger) runTick(ctx context.Context, tick time.Time) {
 	rep, err := p.run(ctx, Options{}, tick)
+	p.reportHealth(hosted.ReporterFrom(ctx), err)
 	switch {
 	case errors.Is(err, errTickDone):
 		p.log.Debug("purge tick already served", "tick", tick)
@@ -124,5 +136,24 @@ func (p *Purger) runTick(ctx context.Context, tick time.Time) {
 	default:
 		p.log.Info("purge run finished", "tick", tick, "run", rep.ID, "counts", rep.Counts,
 			"duration", rep.FinishedAt.Sub(rep.StartedAt))
+	}
+}
+
+// reportHealth counts a scheduled run's outcome towards the purger's
+// health: Unhealthy after unhealthyAfter failed runs in a row, Healthy
+// again after a run that succeeds. Skipped and interrupted runs count for
+// neither.
+func (p *Purger) reportHealth(health *hosted.Reporter, err error) {
+	switch {
+	case errors.Is(err, errTickDone), errors.Is(err, ErrBusy), errors.Is(err, ErrInterrupted):
+		return
+	case err != nil:
+		p.failedRuns++
+		if p.failedRuns >= unhealthyAfter {
+			health.Report(hosted.Unhealthy, fmt.Sprintf("the last %d purge runs failed", p.failedRuns))
+		}
+	default:
+		p.failedRuns = 0
+		health.Report(hosted.Healthy, "")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"signup/internal/hosted"
 	"signup/internal/purge"
 	"signup/internal/store"
 )
@@ -221,5 +222,44 @@ func TestFailedRunDoesNotStopTheSchedule(t *testing.T) {
 	runs := b.runs(t)
 	if len(runs) != 2 || !strings.Contains(runs[0].Error, "safety limit") || runs[1].Error != "" {
 		t.Fatalf("runs %+v, want a failed run then a good one", runs)
+	}
+}
+
+// Two failed runs in a row make the purger Unhealthy in its host; a run
+// that succeeds makes it Healthy again.
+func TestTwoFailedRunsMakeThePurgerUnhealthy(t *testing.T) {
+	p, b := setup(t, purge.Config{})
+	b.addAccounts(t, 150, 10) // trips the safety limit
+	h := hosted.New(hosted.Config{})
+	h.Add("purge", p, hosted.Options{})
+	done := make(chan error, 1)
+	go func() { done <- h.Run(context.Background()) }()
+	t.Cleanup(func() {
+		h.Stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	health := func() (hosted.Health, string) {
+		s := h.States()[0]
+		return s.Health, s.HealthReason
+	}
+	b.clock.WaitWaiters(t, 1) // the catch-up run failed
+	if got, why := health(); got != hosted.Healthy {
+		t.Fatalf("after one failed run: %v %q, want still healthy", got, why)
+	}
+	b.clock.AdvanceTo(p.NextRun())
+	b.clock.WaitWaiters(t, 1)
+	if got, why := health(); got != hosted.Unhealthy || why != "the last 2 purge runs failed" {
+		t.Fatalf("after two failed runs: %v %q", got, why)
+	}
+	b.exec(t, `UPDATE accounts SET created_at = $1`, t0) // someone fixed the data
+	b.clock.AdvanceTo(p.NextRun())
+	b.clock.WaitWaiters(t, 1)
+	if got, why := health(); got != hosted.Healthy {
+		t.Fatalf("after a good run: %v %q", got, why)
+	}
+	if runs := b.runs(t); len(runs) != 3 || runs[2].Error != "" {
+		t.Fatalf("runs %+v, want two failed then a good one", runs)
 	}
 }
