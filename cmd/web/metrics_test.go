@@ -185,6 +185,8 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 		{"signup_service_state", []string{"service", "ops", "state", "running"}, 1},
 		{"signup_service_state", []string{"service", "http", "state", "running"}, 1},
 		{"signup_service_state", []string{"service", "http", "state", "failed"}, 0},
+		{"signup_service_health", []string{"health", "healthy", "service", "mail"}, 1},
+		{"signup_service_health", []string{"health", "unhealthy", "service", "purge"}, 0},
 		{"signup_service_restarts_total", []string{"service", "mail"}, 0},
 	} {
 		got, ok := m.value(c.name, c.labels...)

@@ -16,13 +16,16 @@ var statuses = []hosted.Status{
 	hosted.StatusStopping, hosted.StatusStopped, hosted.StatusFailed,
 }
 
+// healths are every hosted.Health, for the service health metric.
+var healths = []hosted.Health{hosted.Healthy, hosted.Degraded, hosted.Unhealthy}
+
 // scrapeCollector reads its metrics when scraped: the queue, the outbox by
 // status, the last successful purge and the hosted services' states.
 type scrapeCollector struct {
 	cfg MetricsConfig
 	log *slog.Logger
 
-	queueLen, queueCap, outboxRows, lastPurge, serviceState, serviceRestarts *prometheus.Desc
+	queueLen, queueCap, outboxRows, lastPurge, serviceState, serviceHealth, serviceRestarts *prometheus.Desc
 }
 
 func newScrapeCollector(cfg MetricsConfig) *scrapeCollector {
@@ -40,6 +43,8 @@ func newScrapeCollector(cfg MetricsConfig) *scrapeCollector {
 			"When the last successful purge run of any instance finished, as a Unix time (read from the database at scrape).", nil, nil),
 		serviceState: prometheus.NewDesc(name("service", "state"),
 			"State of each hosted service: 1 for its current state, 0 for the others.", []string{"service", "state"}, nil),
+		serviceHealth: prometheus.NewDesc(name("service", "health"),
+			"Health of each hosted service (healthy, degraded, unhealthy): 1 for its current health, 0 for the others.", []string{"service", "health"}, nil),
 		serviceRestarts: prometheus.NewDesc(name("service", "restarts_total"),
 			"Restarts of each hosted service under its restart policy.", []string{"service"}, nil),
 	}
@@ -47,7 +52,7 @@ func newScrapeCollector(cfg MetricsConfig) *scrapeCollector {
 
 // Describe implements prometheus.Collector.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queueLen, c.queueCap, c.outboxRows, c.lastPurge, c.serviceState, c.serviceRestarts} {
+	for _, d := range []*prometheus.Desc{c.queueLen, c.queueCap, c.outboxRows, c.lastPurge, c.serviceState, c.serviceHealth, c.serviceRestarts} {
 		ch <- d
 	}
 }
@@ -67,6 +72,13 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 					v = 1
 				}
 				ch <- prometheus.MustNewConstMetric(c.serviceState, prometheus.GaugeValue, v, s.Name, st.String())
+			}
+			for _, hl := range healths {
+				v := 0.0
+				if s.Health == hl {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(c.serviceHealth, prometheus.GaugeValue, v, s.Name, hl.String())
 			}
 			ch <- prometheus.MustNewConstMetric(c.serviceRestarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
 		}

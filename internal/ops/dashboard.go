@@ -127,6 +127,11 @@ type serviceRow struct {
 	Uptime       time.Duration
 	Restarts     int
 	LastError    string
+	// Health is healthy, degraded or unhealthy; HealthReason says why and
+	// HealthFor how long.
+	Health       string
+	HealthReason string
+	HealthFor    time.Duration
 }
 
 // purgeRow is one purge run on the page.
@@ -177,7 +182,8 @@ func (d *Dashboard) gather(ctx context.Context) status {
 	now := d.cfg.Now()
 	st := status{Now: now, NextRun: d.cfg.Purges.NextRun()}
 	for _, s := range d.cfg.Services() {
-		row := serviceRow{Name: s.Name, Status: s.Status.String(), Restarts: s.Restarts, Running: s.Status == hosted.StatusRunning}
+		row := serviceRow{Name: s.Name, Status: s.Status.String(), Restarts: s.Restarts, Running: s.Status == hosted.StatusRunning,
+			Health: s.Health.String(), HealthReason: s.HealthReason, HealthFor: now.Sub(s.HealthSince)}
 		if row.Running && !s.StartedAt.IsZero() {
 			row.Uptime = now.Sub(s.StartedAt)
 		}

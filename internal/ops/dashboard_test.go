@@ -318,6 +318,8 @@ func TestDashboard(t *testing.T) {
 		`signup_outbox_rows{status="sent"} 4`,
 		`signup_purge_runs_total{outcome="succeeded"} 1`,
 		`signup_service_state{service="mail",state="running"} 1`,
+		`signup_service_health{health="healthy",service="mail"} 1`,
+		`signup_service_health{health="unhealthy",service="mail"} 0`,
 	)
 }
 
@@ -366,7 +368,8 @@ func TestDashboardWithoutDatabase(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 	dash, err := ops.NewDashboard(ops.DashboardConfig{
 		Services: func() []hosted.State {
-			return []hosted.State{{Name: "mail", Status: hosted.StatusRunning, StartedAt: time.Now().Add(-90 * time.Second)}}
+			return []hosted.State{{Name: "mail", Status: hosted.StatusRunning, StartedAt: time.Now().Add(-90 * time.Second),
+				Health: hosted.Degraded, HealthReason: "SMTP server refuses connections", HealthSince: time.Now().Add(-30 * time.Second)}}
 		},
 		Queue: hosted.NewQueue[mail.Job](8), Outbox: db.Outbox(), Purges: purger,
 		Enqueue: func(int64) bool { return false }, Logger: logger,
@@ -381,6 +384,7 @@ func TestDashboardWithoutDatabase(t *testing.T) {
 		t.Fatalf("GET / = %d", rec.Code)
 	}
 	mustContain(t, "page", page, `<th scope="row">mail</th>`, "1m 30s", `<dd id="queue-depth">0 / 8</dd>`,
+		`<span class="state health-degraded">degraded</span> <span class="reason">SMTP server refuses connections</span> <span class="since">for 30s</span>`,
 		"The chart is unavailable", "The failures are unavailable", "The runs are unavailable")
 	mustContain(t, "mail section", section(t, page, "queue"), "unavailable")
 	if strings.Contains(page, "closed") || strings.Contains(page, "pool") {
