@@ -157,6 +157,9 @@ type Server struct {
 	faults   Faults
 	failNext int
 	failCode int
+	// unhang is closed when the Hang fault is lifted, releasing the
+	// messages it holds; nil while no message hangs.
+	unhang chan struct{}
 }
 
 // New returns a Server for cfg with defaults filled in. It does not listen

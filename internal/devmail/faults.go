@@ -26,6 +26,11 @@ type Faults struct {
 	// before the greeting, so clients see a connection error. Turning it on
 	// also drops the connections already open.
 	Refuse bool
+	// Hang makes the server take each message's content and never answer
+	// it: the client waits for the reply to DATA until it gives up, the
+	// fault is lifted (the held messages are then answered as usual) or
+	// the server stops (421). Attempts are counted as the content arrives.
+	Hang bool
 }
 
 // Injected replies. Failed messages are not stored.
@@ -59,6 +64,10 @@ func (s *Server) SetFaults(f Faults) {
 	if f.Refuse && !s.faults.Refuse {
 		drop = s.connsLocked()
 	}
+	if !f.Hang && s.unhang != nil {
+		close(s.unhang)
+		s.unhang = nil
+	}
 	s.faults = f
 	s.mu.Unlock()
 
@@ -87,6 +96,20 @@ func (s *Server) FailNext(n int, code int) {
 	defer s.mu.Unlock()
 	s.failNext = max(n, 0)
 	s.failCode = code
+}
+
+// hang returns a channel closed when the Hang fault is lifted, or nil when
+// it is not in force.
+func (s *Server) hang() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.faults.Hang {
+		return nil
+	}
+	if s.unhang == nil {
+		s.unhang = make(chan struct{})
+	}
+	return s.unhang
 }
 
 // outcome decides, when DATA arrives, how the message will be answered: the

@@ -192,3 +192,32 @@ func TestWaitReceived(t *testing.T) {
 		t.Fatalf("wait for a third message that never comes: %v", err)
 	}
 }
+
+// TestHang: a message held by the Hang fault gets no answer until the
+// fault is lifted; then it is answered and stored as usual.
+func TestHang(t *testing.T) {
+	srv := setup(t, Config{})
+	srv.SetFaults(Faults{Hang: true})
+	sent := make(chan error, 1)
+	go func() {
+		sent <- smtp.SendMail(srv.SMTPAddr(), nil, "a@example.test", []string{"b@example.test"}, []byte("Subject: held\r\n\r\nx\r\n"))
+	}()
+	if err := srv.WaitAttempts(testContext(t), 1); err != nil {
+		t.Fatalf("wait for the message to arrive: %v", err)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the client got an answer while the server hangs: %v", err)
+	default:
+	}
+	if len(srv.Messages()) != 0 {
+		t.Fatal("a held message was stored")
+	}
+	srv.SetFaults(Faults{})
+	if err := <-sent; err != nil {
+		t.Fatalf("send after the hang was lifted: %v", err)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].Subject != "held" {
+		t.Fatalf("messages %+v, want the held one", msgs)
+	}
+}

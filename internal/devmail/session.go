@@ -86,9 +86,17 @@ type envelope struct {
 	authUser string
 }
 
-// deliver answers a received message: it waits the injected latency, then
-// fails it or stores it.
+// deliver answers a received message: it holds it while the Hang fault is
+// in force, waits the injected latency, then fails it or stores it.
 func (s *Server) deliver(env envelope, raw []byte) error {
+	if release := s.hang(); release != nil {
+		s.log.Info("devmail: holding a message without an answer (hang fault)", "from", env.from, "to", env.to)
+		select {
+		case <-release:
+		case <-s.stopCtx.Done():
+			return errShuttingDown
+		}
+	}
 	latency, failure := s.outcome()
 	if latency > 0 {
 		t := time.NewTimer(latency)
