@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"signup/internal/devmail"
 	"signup/internal/e2e"
+	"signup/internal/store"
 	"signup/internal/store/storetest"
 	"signup/internal/waitfor"
 )
@@ -248,5 +250,71 @@ func TestProcessStopDelay(t *testing.T) {
 	}
 	if code := p.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestProcessHungSMTPDoesNotHoldTheStop: the SMTP server takes a
+// confirmation's content and never answers. SIGTERM still ends web within
+// SHUTDOWN_TIMEOUT, exit 0; the send is interrupted and the message is
+// pending again, not lost and not failed.
+func TestProcessHungSMTPDoesNotHoldTheStop(t *testing.T) {
+	t.Parallel()
+	const budget = 4 * time.Second
+	mail := devmail.New(devmail.Config{})
+	if err := mail.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mail.Stop(context.Background()) })
+	mail.SetFaults(devmail.Faults{Hang: true})
+
+	env := baseEnv(t)
+	env["SMTP_URL"] = mail.SMTPURL()
+	env["SHUTDOWN_TIMEOUT"] = budget.String()
+	p := startWeb(t, env)
+	e2e.WaitReady(t, p.URL(), 30*time.Second)
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.PostForm(p.URL()+"/signup", url.Values{"email": {"hung@example.com"}, "password": {"correct horse battery staple"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signup: %d", res.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := mail.WaitAttempts(ctx, 1); err != nil {
+		t.Fatalf("the sender never reached DATA: %v", err)
+	}
+
+	stop := time.Now()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := p.Wait(t, budget+20*time.Second)
+	took := time.Since(stop)
+	t.Logf("SIGTERM with a send hung in DATA: exit %d after %v (SHUTDOWN_TIMEOUT %v)", code, took.Round(time.Millisecond), budget)
+	if code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if took > budget {
+		t.Errorf("web took %v to exit, past SHUTDOWN_TIMEOUT %v", took, budget)
+	}
+	p.WaitLog(t, time.Second, func(l map[string]any) bool { return l["msg"] == "mail interrupted by shutdown" })
+
+	db, err := store.Open(t.Context(), env["DATABASE_URL"], store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	counts, err := db.Outbox().Counts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Pending != 1 || counts.Sending != 0 || counts.Sent != 0 || counts.Failed != 0 {
+		t.Errorf("outbox after the stop %+v, want the hung message pending", counts)
+	}
+	if n := len(mail.Messages()); n != 0 {
+		t.Errorf("the peer stored %d messages, want none", n)
 	}
 }
