@@ -14,9 +14,23 @@
 // Start, Stop and background functions are recovered and reported as
 // [*PanicError], with the stack logged.
 //
+// Health: a running service reports Healthy, Degraded or Unhealthy, with a
+// reason, through the [Reporter] its Start context carries ([ReporterFrom]),
+// and may promise a heartbeat ([Options.Heartbeat]). Checks that are not
+// services (a database ping) are added with [Host.AddCheck]. Services and
+// checks carry tags; [Host.HealthHandler] serves a probe over a tag, such
+// as /readyz over [TagReady], with a JSON body listing each check.
+//
+// Stopping: when asked to stop, the host first turns its readiness off and
+// keeps serving for [Config.StopDelay], for rolling deploys. Then each
+// service's Stop gets a soft deadline to finish the work in hand, after
+// which its context is cancelled (the hard stop, reported in
+// [State.HardStop]), and a hard limit that keeps the whole stop within the
+// budget. A background function's work in hand runs under [InFlight].
+//
 // Lifecycle events can be awaited ([Host.Started], [Host.Stopping],
-// [Host.Stopped]) and each service's [State] read at any time, for readiness
-// probes and status pages.
+// [Host.Stopped]) and each service's [State] read at any time, for status
+// pages and metrics.
 //
 // [Queue] is a bounded in-memory FIFO for handing work from one service to
 // another, with back-pressure and a Close that lets consumers drain it.
