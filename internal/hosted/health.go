@@ -73,6 +73,20 @@ func ReporterFrom(ctx context.Context) *Reporter {
 	return r
 }
 
+// Reporter returns the Reporter of the named service, or nil if there is
+// none, for wiring a service's own signal (an observer, a callback) to its
+// health from outside it: the same Reporter its Start context carries.
+func (h *Host) Reporter(name string) *Reporter {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, u := range h.units {
+		if u.name == name {
+			return &Reporter{h: h, u: u}
+		}
+	}
+	return nil
+}
+
 // Report sets the service's health and a short reason, shown on health
 // probes and status pages, so it must name no secret and may be public
 // ("SMTP server refuses connections", not the server's reply). The health

@@ -225,3 +225,20 @@ func TestHealthStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestReporterFromOutside: the Reporter a host hands out by name reports for
+// that service, as the one in its context does.
+func TestReporterFromOutside(t *testing.T) {
+	b := setup(t, Config{})
+	b.add("mail", Options{Tags: []string{TagReady}})
+	if b.host.Reporter("nope") != nil {
+		t.Error("a Reporter for a service never added")
+	}
+	r := b.host.Reporter("mail")
+	b.run(t, t.Context())
+	waitClosed(t, b.host.Started(), "started")
+	r.Report(Degraded, "blocked")
+	if s := b.state(t, "mail"); s.Health != Degraded || s.HealthReason != "blocked" {
+		t.Errorf("mail: %v %q, want degraded, blocked", s.Health, s.HealthReason)
+	}
+}
