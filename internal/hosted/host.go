@@ -273,12 +273,29 @@ func (h *Host) Run(ctx context.Context) error {
 	h.mu.Lock()
 	h.stoppedAt = time.Now()
 	h.mu.Unlock()
-	h.log.Info("host stopped", slog.Duration("duration", time.Since(t0)))
+	attrs := []any{slog.Duration("duration", time.Since(t0))}
+	if hard := h.hardStopped(units[:n]); len(hard) > 0 {
+		attrs = append(attrs, slog.Any("hard_stopped", hard))
+	}
+	h.log.Info("host stopped", attrs...)
 
 	h.mu.Lock()
 	errs := append([]error{startErr}, h.failures...)
 	h.mu.Unlock()
 	return errors.Join(append(errs, stopErr)...)
+}
+
+// hardStopped returns the names of the units whose last stop was hard.
+func (h *Host) hardStopped(units []*unit) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var names []string
+	for _, u := range units {
+		if u.state.HardStop {
+			names = append(names, u.name)
+		}
+	}
+	return names
 }
 
 // delay waits out StopDelay, or less if a service fails fatally.

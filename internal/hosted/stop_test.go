@@ -122,6 +122,17 @@ func TestSoftThenHardStop(t *testing.T) {
 		if logs := b.logs.find("service needed the hard stop", "slow"); len(logs) != 1 {
 			t.Errorf("hard stop logged %d times, want once", len(logs))
 		}
+		b.logs.mu.Lock()
+		var hardLogs []string
+		for _, r := range b.logs.records {
+			if r.msg == "host stopped" {
+				hardLogs = append(hardLogs, r.attrs["hard_stopped"].String())
+			}
+		}
+		b.logs.mu.Unlock()
+		if len(hardLogs) != 1 || hardLogs[0] != "[slow]" {
+			t.Errorf("host stopped logged with hard_stopped %q, want once with [slow]", hardLogs)
+		}
 	})
 }
 
