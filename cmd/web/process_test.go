@@ -318,3 +318,26 @@ func TestProcessHungSMTPDoesNotHoldTheStop(t *testing.T) {
 		t.Errorf("the peer stored %d messages, want none", n)
 	}
 }
+
+// TestProcessSecondSignalDuringStopDelay: a second signal during a long
+// STOP_DELAY exits at once, with status 1.
+func TestProcessSecondSignalDuringStopDelay(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t)
+	env["STOP_DELAY"] = "5m"
+	p := startWeb(t, env)
+	e2e.WaitReady(t, p.URL(), 30*time.Second)
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "host stopping after a delay; services still run" })
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.Wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("exit code %d after a second signal, want 1", code)
+	}
+	if !strings.Contains(p.Log(), "second signal: exiting now") {
+		t.Errorf("no word of the second signal:\n%s", p.Log())
+	}
+}
