@@ -151,7 +151,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		{"UNCONFIRMED_RETENTION", "168h", "delete accounts unconfirmed for longer", durationInto(&c.UnconfirmedRetention)},
 		{"INACTIVE_RETENTION", "8760h", "delete confirmed accounts without sign-in for longer", durationInto(&c.InactiveRetention)},
 		{"INACTIVE_WARNING", "168h", "warn a dormant account this long before deletion", durationInto(&c.InactiveWarning)},
-		{"PURGE_MAX_SHARE", "0.5", "abort a purge deleting more than this share of accounts", func(v string) error {
+		{"PURGE_MAX_SHARE", "0.5", "abort a purge deleting or warning more than this share of accounts (runs of 100 or fewer are never stopped)", func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || !(f > 0 && f <= 1) {
 				return errors.New("is not a share between 0 and 1 (for example 0.5)")

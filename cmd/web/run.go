@@ -48,8 +48,9 @@ const usage = `usage: web [serve|migrate|purge] [flags]
 
   serve    run the site, the mail sender and the purger (the default)
   migrate  bring the database schema up to date and exit
-  purge    run one purge pass now (--dry-run prints what it would delete;
-           --force passes the safety limit)
+  purge    run one purge pass now (--dry-run counts what it would delete
+           and warn, changing and locking nothing; --force passes the
+           safety limit, unbounded unless --max N caps the accounts)
 
 Configuration is read from the environment; a flag of the same name in
 lower case with dashes (--database-url for DATABASE_URL) overrides it.
