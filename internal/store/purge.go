@@ -236,7 +236,7 @@ var purgeArms = map[purge.Category][]purgeArm{
 		sql: `
 			WITH batch AS (
 				SELECT a.id, a.last_seen_at AS k FROM accounts a
-				WHERE `+warnWhere("$1")+`
+				WHERE ` + warnWhere("$1") + `
 				  AND a.last_seen_at >= $2 AND (a.last_seen_at, a.id) > ($2, $3)
 				ORDER BY a.last_seen_at, a.id
 				LIMIT $4
