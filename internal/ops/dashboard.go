@@ -63,6 +63,8 @@ type Dashboard struct {
 	cfg  DashboardConfig
 	log  *slog.Logger
 	tmpl *template.Template
+	// signOut shows the sign-out button: the handler requires a token.
+	signOut bool
 }
 
 // Sizes of the dashboard's lists.
@@ -101,6 +103,7 @@ func NewDashboard(cfg DashboardConfig) (*Dashboard, error) {
 // read has its Err flag set and says so, without the reason.
 type status struct {
 	Now      time.Time
+	SignOut  bool
 	Services []serviceRow
 	Queue    struct{ Len, Cap int }
 
@@ -175,7 +178,7 @@ func (d *Dashboard) gather(ctx context.Context) status {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
 	defer cancel()
 	now := d.cfg.Now()
-	st := status{Now: now, NextRun: d.cfg.Purges.NextRun()}
+	st := status{Now: now, NextRun: d.cfg.Purges.NextRun(), SignOut: d.signOut}
 	for _, s := range d.cfg.Services() {
 		row := serviceRow{Name: s.Name, Status: s.Status.String(), Restarts: s.Restarts, Running: s.Status == hosted.StatusRunning}
 		if row.Running && !s.StartedAt.IsZero() {
