@@ -103,11 +103,21 @@ func serve(ctx context.Context, args []string, getenv lookupEnv, stderr io.Write
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	warnInsecure(cfg, logger)
 	app, err := build(cfg, logger)
 	if err != nil {
 		return err
 	}
 	return app.host.Run(ctx)
+}
+
+// warnInsecure says loudly, at every start, that OPS_INSECURE=true let the
+// ops listener serve the network without a token.
+func warnInsecure(cfg *config, logger *slog.Logger) {
+	if cfg.OpsAddr != "" && cfg.OpsToken == "" && !loopback(cfg.OpsAddr) {
+		logger.Warn("INSECURE: the ops listener serves metrics, the status dashboard (email addresses, SMTP errors), mail retries and pprof to the network without a token (OPS_INSECURE=true); set OPS_TOKEN, or bind OPS_ADDR to 127.0.0.1",
+			"ops_addr", cfg.OpsAddr)
+	}
 }
 
 // app is the wired program.
@@ -173,7 +183,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host.Add("mail", sender, hosted.Options{})
+	host.Add("mail", sender, hosted.Options{Policy: cfg.MailOnFailure})
 
 	pc := purgeConfig(cfg, db, logger.With("service", "purge"))
 	pc.Observer = metrics
@@ -181,7 +191,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host.Add("purge", purger, hosted.Options{})
+	host.Add("purge", purger, hosted.Options{Policy: cfg.PurgeOnFailure})
 
 	var opsSrv *apphttp.Server
 	if cfg.OpsAddr != "" {
@@ -196,7 +206,10 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		h, err := ops.NewHandler(ops.HandlerConfig{Gatherer: registry, Dashboard: dash, Logger: logger})
+		h, err := ops.NewHandler(ops.HandlerConfig{
+			Gatherer: registry, Dashboard: dash, Logger: logger,
+			Hosts: cfg.OpsHosts, Token: cfg.OpsToken, MetricsAuth: cfg.OpsMetricsAuth,
+		})
 		if err != nil {
 			return nil, err
 		}

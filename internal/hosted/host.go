@@ -160,7 +160,7 @@ func (h *Host) Add(name string, s Service, opts Options) {
 		startTimeout: orDefault(opts.StartTimeout, h.startTimeout),
 		maxRestarts:  opts.MaxRestarts,
 		backoff:      b,
-		state:        State{Name: name, Status: StatusPending, Since: time.Now()},
+		state:        State{Name: name, Policy: opts.Policy, Status: StatusPending, Since: time.Now()},
 	})
 }
 
