@@ -369,13 +369,17 @@ func policyInto(dst *hosted.Policy) func(string) error {
 // empty host or an unspecified address listens everywhere.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether host is localhost (or a name under it) or a
+// loopback IP address.
+func loopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	ip, err := netip.ParseAddr(host)
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil && ip.Unmap().IsLoopback()
 }
 

@@ -166,6 +166,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Hasher:   account.NewHasher(account.DefaultParams(), 0),
 		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
 		Observer: metrics,
+		// user@localhost only where the site itself runs on localhost.
+		LocalhostEmail: loopbackHost(cfg.BaseURL.Hostname()),
 	})
 
 	sender, err := appmail.New(appmail.Config{
