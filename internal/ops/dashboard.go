@@ -22,7 +22,7 @@ import (
 // it asks of it; *store.Outbox implements it.
 type OutboxStatus interface {
 	OutboxCounter
-	OldestPending(ctx context.Context) (time.Time, bool, error)
+	OldestPending(ctx context.Context) (t time.Time, ok, atLeast bool, err error)
 	Failures(ctx context.Context, n int) ([]store.OutboxFailure, error)
 	SentPerMinute(ctx context.Context, from, to time.Time) ([]int64, error)
 	RetryFailed(ctx context.Context, id int64, now time.Time) error
@@ -107,10 +107,11 @@ type status struct {
 	Services []serviceRow
 	Queue    struct{ Len, Cap int }
 
-	Outbox        store.OutboxCounts
+	Outbox        store.OutboxStatusCounts
 	OutboxErr     bool
 	OldestPending time.Duration
 	HasPending    bool
+	OldestAtLeast bool // OldestPending is a lower bound
 	Failures      []store.OutboxFailure
 	FailuresErr   bool
 	Retried       string // what the last retry did, from the redirect
@@ -201,11 +202,11 @@ func (d *Dashboard) gather(ctx context.Context) status {
 		}
 		return false
 	}
-	st.Outbox, err = d.cfg.Outbox.Counts(ctx)
+	st.Outbox, err = d.cfg.Outbox.StatusCounts(ctx)
 	st.OutboxErr = logErr("count outbox rows", err)
 	if !st.OutboxErr {
 		var oldest time.Time
-		oldest, st.HasPending, err = d.cfg.Outbox.OldestPending(ctx)
+		oldest, st.HasPending, st.OldestAtLeast, err = d.cfg.Outbox.OldestPending(ctx)
 		st.OutboxErr = logErr("find oldest pending row", err)
 		st.OldestPending = now.Sub(oldest)
 	}
