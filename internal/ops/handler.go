@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -90,8 +91,9 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		locked = auth.require
 		cfg.Dashboard.signOut = true
 		r.Get("/login", auth.loginForm)
-		// A few tries a minute per address: the token is long and random.
-		r.With(httprate.LimitByIP(10, time.Minute)).Post("/login", auth.signIn)
+		// A few tries a minute per peer (the listener is reached directly,
+		// never through a proxy); the token is long and random anyway.
+		r.With(httprate.LimitBy(10, time.Minute, peerKey)).Post("/login", auth.signIn)
 		r.Post("/logout", auth.signOut)
 	}
 	metricsAuth := open
@@ -148,4 +150,13 @@ func newGuard(cfg HandlerConfig) (*httpguard.Guard, error) {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	return g, nil
+}
+
+// peerKey is the sign-in limit's key: the peer's address.
+func peerKey(r *http.Request) (string, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr, nil
+	}
+	return host, nil
 }

@@ -103,6 +103,9 @@ func TestOpsToken(t *testing.T) {
 
 	// The sign-in form.
 	res, body := b.do(t, http.MethodGet, "/login", "", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /login = %d", res.StatusCode)
+	}
 	mustContain(t, "sign-in form", body, `name="token"`, `type="password"`)
 	form := func(tok string) io.Reader { return strings.NewReader(url.Values{"token": {tok}}.Encode()) }
 	post := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
