@@ -79,7 +79,7 @@ func (p *Purger) run(ctx context.Context, opts Options, tick time.Time) (rep Rep
 		// Deferred first, so it runs last: after a panic has been recorded.
 		defer func() { p.cfg.Observer.Ran(outcomeOf(ctx, rep, err), rep) }()
 	}
-	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{DryRun: opts.DryRun, StatementTimeout: p.cfg.StatementTimeout})
+	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{StatementTimeout: p.cfg.StatementTimeout})
 	if err != nil {
 		return rep, fmt.Errorf("take purge lock: %w", err)
 	}

@@ -28,9 +28,6 @@ type Store interface {
 
 // LockOptions shape a Session.
 type LockOptions struct {
-	// DryRun marks the session as a dry run's: only Candidates and Count
-	// are called, and they take no row lock.
-	DryRun bool
 	// StatementTimeout bounds each statement (SET LOCAL statement_timeout).
 	StatementTimeout time.Duration
 }
