@@ -79,6 +79,7 @@ type sizes struct {
 	pageFor       time.Duration // GET /signup at saturation, each side
 	starts        int           // process starts per run
 	concurrent    int           // simultaneous signups for peak RSS
+	outboxRows    int           // outbox rows under the ops scrape and dashboard
 }
 
 func sizesFor(quick bool) sizes {
@@ -87,14 +88,14 @@ func sizesFor(quick bool) sizes {
 			hashFor: time.Second, saturateFor: 2 * time.Second,
 			slowSMTPRate: 10, slowSMTPFor: 2 * time.Second,
 			backlog: 500, purgeAccounts: 20_000, purgeLoadRate: 10,
-			pageFor: time.Second, starts: 2, concurrent: 50,
+			pageFor: time.Second, starts: 2, concurrent: 50, outboxRows: 200_000,
 		}
 	}
 	return sizes{
 		hashFor: 5 * time.Second, saturateFor: 10 * time.Second,
 		slowSMTPRate: 10, slowSMTPFor: 30 * time.Second,
 		backlog: 20_000, purgeAccounts: 1_000_000, purgeLoadRate: 10,
-		pageFor: 5 * time.Second, starts: 5, concurrent: 500,
+		pageFor: 5 * time.Second, starts: 5, concurrent: 500, outboxRows: 10_000_000,
 	}
 }
 
@@ -109,5 +110,6 @@ func scenarios(sz sizes) []*scenario {
 		signupPage(sz),
 		startup(sz),
 		peakRSS(sz),
+		opsStatus(sz),
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"signup/internal/hosted"
 	appmail "signup/internal/mail"
+	"signup/internal/ops"
 )
 
 // config is everything `web` reads from its environment and flags.
@@ -25,6 +27,12 @@ type config struct {
 	MailFrom             string
 	HTTPAddr             string
 	OpsAddr              string
+	OpsHosts             []string
+	OpsToken             string
+	OpsMetricsAuth       bool
+	OpsInsecure          bool
+	MailOnFailure        hosted.Policy
+	PurgeOnFailure       hosted.Policy
 	BaseURL              *url.URL
 	PurgeSchedule        string
 	PurgeTZ              *time.Location
@@ -62,6 +70,10 @@ type setting struct {
 	name, def, usage string
 	parse            func(v string) error
 }
+
+// secrets are the variables whose values are never shown as a flag's
+// default in the usage text: they may carry a password or a token.
+var secrets = map[string]bool{"DATABASE_URL": true, "SMTP_URL": true, "OPS_TOKEN": true}
 
 // emptyDisables are the variables that, set to the empty string, turn
 // something off rather than take their default.
@@ -125,6 +137,30 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			}
 			return checkAddr(v)
 		}},
+		{"OPS_HOSTS", "", "comma-separated Host names the ops listener answers to (default: the host of OPS_ADDR, localhost, 127.0.0.1, [::1])", func(v string) error {
+			c.OpsHosts = nil
+			for _, h := range strings.Split(v, ",") {
+				if h = strings.TrimSpace(h); h == "" {
+					continue
+				}
+				if strings.ContainsAny(h, "/ ") || strings.Contains(h, "://") {
+					return fmt.Errorf("has %q, which is not a host name (for example ops.internal or 10.0.0.7)", h)
+				}
+				c.OpsHosts = append(c.OpsHosts, h)
+			}
+			return nil
+		}},
+		{"OPS_TOKEN", "", "access token of the ops listener: every route but /metrics needs it when set", func(v string) error {
+			if v != "" && len(v) < 16 {
+				return errors.New("is too short: want at least 16 characters (for example from openssl rand -hex 32)")
+			}
+			c.OpsToken = v
+			return nil
+		}},
+		{"OPS_METRICS_AUTH", "false", "true makes /metrics need OPS_TOKEN too", boolInto(&c.OpsMetricsAuth)},
+		{"OPS_INSECURE", "false", "true serves the ops listener on a non-loopback address without OPS_TOKEN", boolInto(&c.OpsInsecure)},
+		{"MAIL_ON_FAILURE", "stop", "when the mail sender fails: stop (the app), restart (capped backoff) or ignore", policyInto(&c.MailOnFailure)},
+		{"PURGE_ON_FAILURE", "stop", "when the purger fails: stop (the app), restart (capped backoff) or ignore", policyInto(&c.PurgeOnFailure)},
 		{"BASE_URL", "http://localhost:8080", "public URL of the site, for links in email", func(v string) error {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -152,7 +188,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		{"UNCONFIRMED_RETENTION", "168h", "delete accounts unconfirmed for longer", durationInto(&c.UnconfirmedRetention)},
 		{"INACTIVE_RETENTION", "8760h", "delete confirmed accounts without sign-in for longer", durationInto(&c.InactiveRetention)},
 		{"INACTIVE_WARNING", "168h", "warn a dormant account this long before deletion", durationInto(&c.InactiveWarning)},
-		{"PURGE_MAX_SHARE", "0.5", "abort a purge deleting more than this share of accounts", func(v string) error {
+		{"PURGE_MAX_SHARE", "0.5", "abort a purge deleting or warning more than this share of accounts (runs of 100 or fewer are never stopped)", func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || !(f > 0 && f <= 1) {
 				return errors.New("is not a share between 0 and 1 (for example 0.5)")
@@ -215,6 +251,12 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			v = s.def
 		}
 		values[s.name] = &v
+		if secrets[s.name] {
+			value := v // StringVar writes its default through the pointer
+			fs.StringVar(values[s.name], flagName(s.name), "", s.usage+" ($"+s.name+")")
+			*values[s.name] = value
+			continue
+		}
 		fs.StringVar(values[s.name], flagName(s.name), v, s.usage+" ($"+s.name+")")
 	}
 	fs.SetOutput(stderr)
@@ -232,6 +274,15 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 	}
 	if c.MailRetryMin > c.MailRetryMax && c.MailRetryMax > 0 {
 		problems = append(problems, "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX")
+	}
+	if c.OpsAddr != "" && len(c.OpsHosts) == 0 {
+		c.OpsHosts = defaultOpsHosts(c.OpsAddr)
+	}
+	if c.OpsAddr != "" && c.OpsToken == "" && !c.OpsInsecure && !loopback(c.OpsAddr) {
+		problems = append(problems, fmt.Sprintf("OPS_TOKEN is required when OPS_ADDR (%s) is not a loopback address: set one, or OPS_INSECURE=true to serve metrics, the dashboard and pprof to the network without it", c.OpsAddr))
+	}
+	if c.OpsMetricsAuth && c.OpsToken == "" {
+		problems = append(problems, "OPS_METRICS_AUTH=true needs OPS_TOKEN")
 	}
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}
@@ -294,4 +345,71 @@ func checkAddr(v string) error {
 		return fmt.Errorf("has port %q; want 0-65535", port)
 	}
 	return nil
+}
+
+// boolInto parses true or false.
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("is %q; want true or false", v)
+		}
+		*dst = b
+		return nil
+	}
+}
+
+// policyInto parses a failure policy: stop, restart or ignore.
+func policyInto(dst *hosted.Policy) func(string) error {
+	return func(v string) error {
+		switch v {
+		case "stop":
+			*dst = hosted.StopHost
+		case "restart":
+			*dst = hosted.Restart
+		case "ignore":
+			*dst = hosted.Ignore
+		default:
+			return fmt.Errorf("is %q; want stop, restart or ignore", v)
+		}
+		return nil
+	}
+}
+
+// loopback reports whether addr (host:port) listens on loopback only: an
+// empty host or an unspecified address listens everywhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether host is localhost (or a name under it) or a
+// loopback IP address.
+func loopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// defaultOpsHosts are the Host names the ops listener answers to unless
+// OPS_HOSTS says otherwise: the host of its address (a name or an IP, not
+// the empty or unspecified one) and the loopback names.
+func defaultOpsHosts(addr string) []string {
+	hosts := append([]string(nil), ops.DefaultHosts...)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return hosts
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		return hosts
+	}
+	for _, h := range hosts {
+		if strings.EqualFold(h, host) {
+			return hosts
+		}
+	}
+	return append(hosts, host)
 }

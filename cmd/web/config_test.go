@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"signup/internal/hosted"
 )
 
 func env(kv map[string]string) lookupEnv {
@@ -44,6 +47,15 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad retry", "MAIL_RETRY_MIN", "0s", "MAIL_RETRY_MIN is not a positive duration"},
 		{"retry min over max", "MAIL_RETRY_MIN", "2h", "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX"},
 		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
+		{"ops exposed without a token", "OPS_ADDR", "0.0.0.0:9090", "OPS_TOKEN is required when OPS_ADDR (0.0.0.0:9090) is not a loopback address"},
+		{"ops on every interface without a token", "OPS_ADDR", ":9090", "OPS_TOKEN is required when OPS_ADDR (:9090) is not a loopback address"},
+		{"short ops token", "OPS_TOKEN", "secret", "OPS_TOKEN is too short"},
+		{"metrics auth without a token", "OPS_METRICS_AUTH", "true", "OPS_METRICS_AUTH=true needs OPS_TOKEN"},
+		{"bad metrics auth", "OPS_METRICS_AUTH", "yes please", `OPS_METRICS_AUTH is "yes please"`},
+		{"bad insecure", "OPS_INSECURE", "maybe", `OPS_INSECURE is "maybe"`},
+		{"bad ops hosts", "OPS_HOSTS", "localhost, http://x", `OPS_HOSTS has "http://x"`},
+		{"bad mail policy", "MAIL_ON_FAILURE", "explode", `MAIL_ON_FAILURE is "explode"; want stop, restart or ignore`},
+		{"bad purge policy", "PURGE_ON_FAILURE", "retry", `PURGE_ON_FAILURE is "retry"; want stop, restart or ignore`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,5 +142,81 @@ func TestOpsAddrEmptyDisables(t *testing.T) {
 	delete(kv, "OPS_ADDR")
 	if cfg, _, err = loadConfig(newFlagSet(), []string{"--ops-addr="}, env(kv), needs{smtp: true}, &bytes.Buffer{}); err != nil || cfg.OpsAddr != "" {
 		t.Errorf("--ops-addr= gives %q, %v; want it off", cfg.OpsAddr, err)
+	}
+}
+
+func TestOpsSettings(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SMTP_URL": "smtp://localhost:25"}
+	load := func(extra map[string]string) *config {
+		t.Helper()
+		kv := map[string]string{}
+		for k, v := range base {
+			kv[k] = v
+		}
+		for k, v := range extra {
+			kv[k] = v
+		}
+		cfg, _, err := loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%v: %v", extra, err)
+		}
+		return cfg
+	}
+	cfg := load(nil)
+	if strings.Join(cfg.OpsHosts, ",") != "localhost,127.0.0.1,::1" || cfg.OpsToken != "" || cfg.OpsMetricsAuth || cfg.OpsInsecure {
+		t.Errorf("defaults: hosts %q token %q metrics auth %v insecure %v", cfg.OpsHosts, cfg.OpsToken, cfg.OpsMetricsAuth, cfg.OpsInsecure)
+	}
+	cfg = load(map[string]string{"OPS_ADDR": "ops.internal:9090", "OPS_TOKEN": "0123456789abcdef0123", "OPS_METRICS_AUTH": "true"})
+	if strings.Join(cfg.OpsHosts, ",") != "localhost,127.0.0.1,::1,ops.internal" || !cfg.OpsMetricsAuth {
+		t.Errorf("with a named address: hosts %q, metrics auth %v", cfg.OpsHosts, cfg.OpsMetricsAuth)
+	}
+	cfg = load(map[string]string{"OPS_ADDR": "[::1]:9090", "OPS_HOSTS": "status.example.com, 10.0.0.7"})
+	if strings.Join(cfg.OpsHosts, ",") != "status.example.com,10.0.0.7" {
+		t.Errorf("OPS_HOSTS %q", cfg.OpsHosts)
+	}
+	if cfg := load(map[string]string{"MAIL_ON_FAILURE": "restart", "PURGE_ON_FAILURE": "ignore"}); cfg.MailOnFailure != hosted.Restart || cfg.PurgeOnFailure != hosted.Ignore {
+		t.Errorf("policies %v %v", cfg.MailOnFailure, cfg.PurgeOnFailure)
+	}
+	if cfg := load(nil); cfg.MailOnFailure != hosted.StopHost || cfg.PurgeOnFailure != hosted.StopHost {
+		t.Errorf("default policies %v %v, want stop", cfg.MailOnFailure, cfg.PurgeOnFailure)
+	}
+}
+
+// OPS_INSECURE lets an exposed ops listener without a token start, and the
+// start says so loudly.
+func TestOpsInsecureWarns(t *testing.T) {
+	kv := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SMTP_URL": "smtp://localhost:25",
+		"OPS_ADDR": "0.0.0.0:0", "OPS_INSECURE": "true"}
+	cfg, _, err := loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	warnInsecure(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "INSECURE") {
+		t.Fatalf("no loud warning: %q", logs.String())
+	}
+	logs.Reset()
+	kv["OPS_TOKEN"] = "0123456789abcdef0123"
+	cfg, _, _ = loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{})
+	warnInsecure(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if logs.Len() != 0 {
+		t.Fatalf("warned with a token: %q", logs.String())
+	}
+}
+
+// Secrets given in the environment are not shown as flag defaults by -h.
+func TestUsageShowsNoSecret(t *testing.T) {
+	kv := map[string]string{"DATABASE_URL": "postgres://u:dbsecret@localhost/x", "SMTP_URL": "smtp://u:hunter2@localhost:25",
+		"OPS_TOKEN": "tokensecret-0123456789"}
+	var out bytes.Buffer
+	_, _, err := loadConfig(newFlagSet(), []string{"-h"}, env(kv), needs{smtp: true}, &out)
+	if err == nil {
+		t.Fatal("-h gave no error")
+	}
+	for _, secret := range []string{"dbsecret", "hunter2", "tokensecret"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("the usage text shows %q:\n%s", secret, out.String())
+		}
 	}
 }

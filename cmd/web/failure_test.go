@@ -72,3 +72,28 @@ func TestBackgroundFailureStopsTheApp(t *testing.T) {
 		t.Error("the host did not stop on the failure")
 	}
 }
+
+// MAIL_ON_FAILURE and PURGE_ON_FAILURE reach the host: the README promised
+// restarts "if so configured" while nothing configured them.
+func TestFailurePoliciesAreWired(t *testing.T) {
+	e := baseEnv(t)
+	e["OPS_ADDR"] = ""
+	e["MAIL_ON_FAILURE"] = "restart"
+	e["PURGE_ON_FAILURE"] = "ignore"
+	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := build(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.db.Close()
+	got := map[string]hosted.Policy{}
+	for _, s := range a.host.States() {
+		got[s.Name] = s.Policy
+	}
+	if got["mail"] != hosted.Restart || got["purge"] != hosted.Ignore || got["http"] != hosted.StopHost {
+		t.Fatalf("policies %v, want mail restart, purge ignore, http stop-host", got)
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"signup/internal/store"
 )
 
-// purgeCmd is `web purge [--dry-run] [--force]`: one purge pass now, by the
+// purgeCmd is `web purge [--dry-run] [--force [--max N]]`: one purge pass now, by the
 // purger's own code, recorded in purge_runs as a manual run. It prints the
 // counts; a failed run (the safety limit included) returns its error.
 //
@@ -19,10 +19,14 @@ import (
 func purgeCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
 	fs := newFlagSet()
 	dryRun := fs.Bool("dry-run", false, "count what the purge would delete and warn; change nothing")
-	force := fs.Bool("force", false, "pass the safety limit (PURGE_MAX_SHARE)")
+	force := fs.Bool("force", false, "pass the safety limit (PURGE_MAX_SHARE); without --max, unbounded")
+	maxAccounts := fs.Int64("max", 0, "delete and warn at most this many accounts in this run (0: no cap)")
 	cfg, rest, err := loadConfig(fs, args, getenv, needs{}, stderr)
 	if err != nil {
 		return err
+	}
+	if *maxAccounts < 0 {
+		return &configError{problems: []string{fmt.Sprintf("--max is %d; want a positive number of accounts", *maxAccounts)}}
 	}
 	if len(rest) > 0 {
 		return &configError{problems: []string{fmt.Sprintf("purge takes no arguments, got %q", rest)}}
@@ -46,7 +50,7 @@ func purgeCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stde
 	if err != nil {
 		return err
 	}
-	rep, err := p.RunOnce(ctx, purge.Options{DryRun: *dryRun, Force: *force})
+	rep, err := p.RunOnce(ctx, purge.Options{DryRun: *dryRun, Force: *force, Max: *maxAccounts})
 	if rep.ID != 0 {
 		printReport(stdout, rep)
 	}

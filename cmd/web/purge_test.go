@@ -117,7 +117,7 @@ func TestPurgeCommandSafetyLimitAndForce(t *testing.T) {
 	t.Parallel()
 	url, db := purgeFixture(t)
 	getenv := env(map[string]string{"DATABASE_URL": url, "LOG_FORMAT": "json", "PURGE_MAX_SHARE": "0.1"})
-	// 150 more unconfirmed accounts: 153 of 165 would go.
+	// 150 more unconfirmed accounts: 153 of 165 would go, and 2 be warned.
 	if _, err := db.Pool().Exec(t.Context(), `INSERT INTO accounts (email, password_hash, created_at)
 		SELECT 'x' || i || '@example.test', 'x', $1 FROM generate_series(1, 150) i`, time.Now().Add(-30*24*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestPurgeCommandSafetyLimitAndForce(t *testing.T) {
 	before := snapshot(t, db)
 	var out, stderr bytes.Buffer
 	err := purgeCmd(t.Context(), nil, getenv, &out, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "safety limit") || !strings.Contains(err.Error(), "153 of 165") {
+	if err == nil || !strings.Contains(err.Error(), "safety limit") || !strings.Contains(err.Error(), "155 of 165") {
 		t.Fatalf("err %v, want the safety limit", err)
 	}
 	var ce *configError
@@ -136,10 +136,17 @@ func TestPurgeCommandSafetyLimitAndForce(t *testing.T) {
 		t.Fatalf("the stopped run changed %s into %s", before, after)
 	}
 	out.Reset()
+	if err := purgeCmd(t.Context(), []string{"--force", "--max", "100"}, getenv, &out, &stderr); err != nil {
+		t.Fatalf("forced with --max: %v", err)
+	}
+	if got := counts(t, out.String()); got[0] != "unconfirmed=100" || got[2] != "warned=0" {
+		t.Fatalf("forced run with --max 100 printed:\n%s", out.String())
+	}
+	out.Reset()
 	if err := purgeCmd(t.Context(), []string{"--force"}, getenv, &out, &stderr); err != nil {
 		t.Fatalf("forced: %v", err)
 	}
-	if !strings.Contains(out.String(), "unconfirmed") || counts(t, out.String())[0] != "unconfirmed=153" {
+	if !strings.Contains(out.String(), "unconfirmed") || counts(t, out.String())[0] != "unconfirmed=53" {
 		t.Fatalf("forced run printed:\n%s", out.String())
 	}
 }

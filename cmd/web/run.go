@@ -47,8 +47,9 @@ const usage = `usage: web [serve|migrate|purge] [flags]
 
   serve    run the site, the mail sender and the purger (the default)
   migrate  bring the database schema up to date and exit
-  purge    run one purge pass now (--dry-run prints what it would delete;
-           --force passes the safety limit)
+  purge    run one purge pass now (--dry-run counts what it would delete
+           and warn, changing and locking nothing; --force passes the
+           safety limit, unbounded unless --max N caps the accounts)
 
 Configuration is read from the environment; a flag of the same name in
 lower case with dashes (--database-url for DATABASE_URL) overrides it.
@@ -101,11 +102,21 @@ func serve(ctx context.Context, args []string, getenv lookupEnv, stderr io.Write
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	warnInsecure(cfg, logger)
 	app, err := build(cfg, logger)
 	if err != nil {
 		return err
 	}
 	return app.host.Run(ctx)
+}
+
+// warnInsecure says loudly, at every start, that OPS_INSECURE=true let the
+// ops listener serve the network without a token.
+func warnInsecure(cfg *config, logger *slog.Logger) {
+	if cfg.OpsAddr != "" && cfg.OpsToken == "" && !loopback(cfg.OpsAddr) {
+		logger.Warn("INSECURE: the ops listener serves metrics, the status dashboard (email addresses, SMTP errors), mail retries and pprof to the network without a token (OPS_INSECURE=true); set OPS_TOKEN, or bind OPS_ADDR to 127.0.0.1",
+			"ops_addr", cfg.OpsAddr)
+	}
 }
 
 // app is the wired program.
@@ -155,6 +166,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Hasher:   account.NewHasher(account.DefaultParams(), 0),
 		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
 		Observer: metrics,
+		// user@localhost only where the site itself runs on localhost.
+		LocalhostEmail: loopbackHost(cfg.BaseURL.Hostname()),
 	})
 
 	sender, err := appmail.New(appmail.Config{
@@ -172,7 +185,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	host.Add("mail", sender, hosted.Options{Tags: []string{hosted.TagReady}})
+	host.Add("mail", sender, hosted.Options{Policy: cfg.MailOnFailure, Tags: []string{hosted.TagReady}})
 
 	pc := purgeConfig(cfg, db, logger.With("service", "purge"))
 	pc.Observer = metrics
@@ -183,7 +196,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	// Readiness does not depend on the purger: failed purges are no reason
 	// to take an instance out of the load balancer. Its health shows on
 	// the dashboard and in signup_service_health.
-	host.Add("purge", purger, hosted.Options{})
+	host.Add("purge", purger, hosted.Options{Policy: cfg.PurgeOnFailure})
 
 	var opsSrv *apphttp.Server
 	if cfg.OpsAddr != "" {
@@ -198,7 +211,10 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		h, err := ops.NewHandler(ops.HandlerConfig{Gatherer: registry, Dashboard: dash, Logger: logger})
+		h, err := ops.NewHandler(ops.HandlerConfig{
+			Gatherer: registry, Dashboard: dash, Logger: logger,
+			Hosts: cfg.OpsHosts, Token: cfg.OpsToken, MetricsAuth: cfg.OpsMetricsAuth,
+		})
 		if err != nil {
 			return nil, err
 		}

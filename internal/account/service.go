@@ -27,6 +27,9 @@ type Config struct {
 	SessionMaxAge time.Duration
 	// LastSeenEvery limits how often sign-ins write last_seen_at (default 1 h).
 	LastSeenEvery time.Duration
+	// LocalhostEmail accepts addresses @localhost: for a site that itself
+	// runs on localhost (BASE_URL), where a dev inbox takes the mail.
+	LocalhostEmail bool
 }
 
 // Service runs the account rules.
@@ -98,7 +101,7 @@ func inputError(errs ...error) error {
 // already has an account gets the same answer after the same work (a
 // password hash and one transaction); its owner is told by email instead.
 func (s *Service) Signup(ctx context.Context, email, password string) (SignupResult, error) {
-	addr, emailErr := NormalizeEmail(email)
+	addr, emailErr := s.normalizeEmail(email)
 	pwErr := ValidatePassword(password, addr)
 	if err := inputError(emailErr, pwErr); err != nil {
 		return SignupResult{}, err
@@ -119,7 +122,7 @@ func (s *Service) Signup(ctx context.Context, email, password string) (SignupRes
 // Resend queues a fresh confirmation when the address has an unconfirmed
 // account, and does nothing otherwise; callers answer the same either way.
 func (s *Service) Resend(ctx context.Context, email string) error {
-	addr, err := NormalizeEmail(email)
+	addr, err := s.normalizeEmail(email)
 	if err := inputError(err); err != nil {
 		return err
 	}
@@ -152,7 +155,7 @@ func (s *Service) Confirm(ctx context.Context, token string) (accountID int64, e
 // after the same hashing work, and ErrNotConfirmed only to someone who
 // knows the password.
 func (s *Service) SignIn(ctx context.Context, email, password string) (token string, acct Account, err error) {
-	addr, err := NormalizeEmail(email)
+	addr, err := s.normalizeEmail(email)
 	if err := inputError(err); err != nil {
 		return "", Account{}, err
 	}

@@ -198,7 +198,7 @@ func (h *Host) Add(name string, s Service, opts Options) {
 		backoff:      b,
 		heartbeat:    opts.Heartbeat,
 		tags:         slices.Clone(opts.Tags),
-		state:        State{Name: name, Status: StatusPending, Since: now},
+		state:        State{Name: name, Policy: opts.Policy, Status: StatusPending, Since: now},
 		healthSince:  now,
 	})
 }

@@ -47,6 +47,7 @@ func (s Status) MarshalText() ([]byte, error) {
 // State is a snapshot of one service, as returned by [Host.States].
 type State struct {
 	Name      string    // as given to Add
+	Policy    Policy    // what a failure does, as given to Add
 	Status    Status    // where the service is in its lifecycle
 	Since     time.Time // when Status last changed
 	StartedAt time.Time // last successful start; zero if never started

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"signup/internal/account"
+	"signup/internal/httpguard"
 )
 
 type ctxKey int
@@ -152,46 +153,6 @@ func (s *Site) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets a strict policy: no scripts, no framing, no
-// referrer (a confirmation URL carries a token).
-func securityHeaders(https bool) func(http.Handler) http.Handler {
-	// The values are built once and shared by every response: net/http
-	// only reads them, and a later Set or Add replaces or reallocates.
-	set := http.Header{}
-	set.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	set.Set("X-Content-Type-Options", "nosniff")
-	set.Set("Referrer-Policy", "no-referrer")
-	set.Set("X-Frame-Options", "DENY")
-	set.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if https {
-		set.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			for k, v := range set {
-				h[k] = v[:1:1]
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// limitBody refuses bodies over the limit: at once when Content-Length
-// says so, and while reading otherwise.
-func (s *Site) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			w.Header().Set("Connection", "close")
-			s.fail(w, r, http.StatusRequestEntityTooLarge, "Request too large",
-				"What was sent is larger than this form accepts. Nothing was changed.")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
 // deadline bounds the request's context by RequestTimeout: the database
 // and the password hasher give up when it passes, and the handler answers
 // 503 (see serverError).
@@ -203,22 +164,41 @@ func (s *Site) deadline(next http.Handler) http.Handler {
 	})
 }
 
-// csrf refuses cross-origin POSTs, judged by the browser's Sec-Fetch-Site
-// and Origin headers (Go's CrossOriginProtection); BASE_URL's origin is
-// trusted for deployments behind a proxy that rewrites Host.
-func (s *Site) csrf(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	origin := s.cfg.BaseURL.Scheme + "://" + s.cfg.BaseURL.Host
-	if err := cop.AddTrustedOrigin(origin); err != nil {
-		s.logger.Warn("csrf: cannot trust BASE_URL origin", "origin", origin, "err", err)
+// guard is the site's policy of the shared guard: a strict set of
+// security headers (no scripts, no framing, no referrer: a confirmation URL
+// carries a token), the body cap, and the refusal of cross-origin POSTs
+// (Go's CrossOriginProtection, judged by Sec-Fetch-Site and Origin), with
+// BASE_URL's origin trusted for deployments behind a proxy that rewrites
+// Host. Refusals get the site's own pages.
+func (s *Site) guard() (func(http.Handler) http.Handler, error) {
+	hdr := http.Header{}
+	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if s.cookie.secure {
+		hdr.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 	}
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.logger.Info("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
-			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-		s.fail(w, r, http.StatusForbidden, "Request refused",
-			"This form was sent from another site, so it was refused. Nothing was changed. Open the page on this site and try again.")
-	}))
-	return cop.Handler(next)
+	g, err := httpguard.New(httpguard.Policy{
+		Headers:        hdr,
+		MaxBodyBytes:   s.cfg.MaxBodyBytes,
+		TrustedOrigins: []string{s.cfg.BaseURL.Scheme + "://" + s.cfg.BaseURL.Host},
+		TooLarge: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, http.StatusRequestEntityTooLarge, "Request too large",
+				"What was sent is larger than this form accepts. Nothing was changed.")
+		}),
+		Refused: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.logger.Info("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+			s.fail(w, r, http.StatusForbidden, "Request refused",
+				"This form was sent from another site, so it was refused. Nothing was changed. Open the page on this site and try again.")
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g.Wrap, nil
 }
 
 // session puts the signed-in account, if any, in the request's context.

@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func (l *limits) perIP(route string) func(http.Handler) http.Handler {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if l.perIPLimiter.RespondOnLimit(w, r, route+"\x00"+clientIPFrom(r.Context())) {
+			if l.perIPLimiter.RespondOnLimit(w, r, route+"\x00"+rateKey(clientIPFrom(r.Context()))) {
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -56,4 +57,19 @@ func (l *limits) email(w http.ResponseWriter, r *http.Request, route, address st
 func (s *Site) tooMany(w http.ResponseWriter, r *http.Request) {
 	s.fail(w, r, http.StatusTooManyRequests, "Too many attempts",
 		"You have tried this several times in a short while. Please wait a minute, then try again.")
+}
+
+// rateKey is the client a per-IP limit counts: the IPv4 address, or the
+// /64 of an IPv6 one, since one subscriber usually holds a whole /64 and
+// could otherwise take a fresh address for every request.
+func rateKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

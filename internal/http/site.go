@@ -103,7 +103,11 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		cookie:   cookieNamer{secure: cfg.BaseURL.Scheme == "https"},
 	}
 	s.limits = newLimits(cfg.RateLimit, cfg.RatePeriod, s.tooMany)
-	s.handler = s.routes()
+	guard, err := s.guard()
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	s.handler = s.routes(guard)
 	return s, nil
 }
 
@@ -111,9 +115,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // routes is the whole URL surface of the site.
-func (s *Site) routes() http.Handler {
+func (s *Site) routes(guard func(http.Handler) http.Handler) http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.clientIP, s.logRequests, securityHeaders(s.cookie.secure), s.limitBody, s.deadline)
+	r.Use(s.recoverPanics, s.clientIP, s.logRequests, guard, s.deadline)
 
 	r.Get("/healthz", s.healthz)
 	r.Method(http.MethodGet, "/readyz", probe(s.cfg.Ready, "ready"))
@@ -122,7 +126,7 @@ func (s *Site) routes() http.Handler {
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(24*time.Hour, http.FileServerFS(static))))
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.csrf, s.session)
+		r.Use(s.session)
 		r.Get("/", s.home)
 		r.Get("/signup", s.signupForm)
 		r.With(s.limits.perIP("signup")).Post("/signup", s.signup)

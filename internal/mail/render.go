@@ -28,8 +28,9 @@ type emailData struct {
 	ValidFor string
 	// LoginURL is the sign-in page.
 	LoginURL string
-	// DeleteAfter is the date a dormant account will be deleted
-	// (inactive_warning only), "9 January 2030".
+	// DeleteAfter is the last day (UTC) a dormant account is certain to
+	// be kept, "8 January 2030": it may be deleted from the next day on
+	// (inactive_warning only; see purge.KeptThrough).
 	DeleteAfter string
 }
 

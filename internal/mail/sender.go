@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"signup/internal/account"
+	"signup/internal/purge"
 	"signup/internal/store"
 	"signup/web"
 )
@@ -442,7 +443,8 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, t
 		if warned.IsZero() {
 			warned = now
 		}
-		data.DeleteAfter = humanDate(warned.Add(s.cfg.InactiveWarning))
+		// The last day no run can delete it, whatever the schedule.
+		data.DeleteAfter = humanDate(purge.KeptThrough(warned, s.cfg.InactiveWarning))
 		content, err = s.tmpl.render(m.Kind, data)
 	default:
 		content, err = s.tmpl.render(m.Kind, data)

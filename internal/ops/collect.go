@@ -38,7 +38,7 @@ func newScrapeCollector(cfg MetricsConfig) *scrapeCollector {
 		queueCap: prometheus.NewDesc(name("mail", "queue_capacity"),
 			"Capacity of this instance's in-memory mail queue.", nil, nil),
 		outboxRows: prometheus.NewDesc(name("outbox", "rows"),
-			"Outbox rows by status, shared by every instance (read from the database at scrape).", []string{"status"}, nil),
+			"Outbox rows by status, shared by every instance (read from the database at scrape: exact up to 1000 rows of a status, estimated from table statistics past that).", []string{"status"}, nil),
 		lastPurge: prometheus.NewDesc(name("purge", "last_success_timestamp_seconds"),
 			"When the last successful purge run of any instance finished, as a Unix time (read from the database at scrape).", nil, nil),
 		serviceState: prometheus.NewDesc(name("service", "state"),
@@ -86,7 +86,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ScrapeTimeout)
 	defer cancel()
 	if c.cfg.Outbox != nil {
-		counts, err := c.cfg.Outbox.Counts(ctx)
+		counts, err := c.cfg.Outbox.StatusCounts(ctx)
 		if err != nil {
 			c.log.Warn("metrics: count outbox rows", "err", err)
 		} else {

@@ -22,7 +22,7 @@ import (
 // it asks of it; *store.Outbox implements it.
 type OutboxStatus interface {
 	OutboxCounter
-	OldestPending(ctx context.Context) (time.Time, bool, error)
+	OldestPending(ctx context.Context) (t time.Time, ok, atLeast bool, err error)
 	Failures(ctx context.Context, n int) ([]store.OutboxFailure, error)
 	SentPerMinute(ctx context.Context, from, to time.Time) ([]int64, error)
 	RetryFailed(ctx context.Context, id int64, now time.Time) error
@@ -63,6 +63,8 @@ type Dashboard struct {
 	cfg  DashboardConfig
 	log  *slog.Logger
 	tmpl *template.Template
+	// signOut shows the sign-out button: the handler requires a token.
+	signOut bool
 }
 
 // Sizes of the dashboard's lists.
@@ -101,13 +103,15 @@ func NewDashboard(cfg DashboardConfig) (*Dashboard, error) {
 // read has its Err flag set and says so, without the reason.
 type status struct {
 	Now      time.Time
+	SignOut  bool
 	Services []serviceRow
 	Queue    struct{ Len, Cap int }
 
-	Outbox        store.OutboxCounts
+	Outbox        store.OutboxStatusCounts
 	OutboxErr     bool
 	OldestPending time.Duration
 	HasPending    bool
+	OldestAtLeast bool // OldestPending is a lower bound
 	Failures      []store.OutboxFailure
 	FailuresErr   bool
 	Retried       string // what the last retry did, from the redirect
@@ -180,7 +184,7 @@ func (d *Dashboard) gather(ctx context.Context) status {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
 	defer cancel()
 	now := d.cfg.Now()
-	st := status{Now: now, NextRun: d.cfg.Purges.NextRun()}
+	st := status{Now: now, NextRun: d.cfg.Purges.NextRun(), SignOut: d.signOut}
 	for _, s := range d.cfg.Services() {
 		row := serviceRow{Name: s.Name, Status: s.Status.String(), Restarts: s.Restarts, Running: s.Status == hosted.StatusRunning,
 			Health: s.Health.String(), HealthReason: s.HealthReason, HealthFor: now.Sub(s.HealthSince)}
@@ -204,11 +208,11 @@ func (d *Dashboard) gather(ctx context.Context) status {
 		}
 		return false
 	}
-	st.Outbox, err = d.cfg.Outbox.Counts(ctx)
+	st.Outbox, err = d.cfg.Outbox.StatusCounts(ctx)
 	st.OutboxErr = logErr("count outbox rows", err)
 	if !st.OutboxErr {
 		var oldest time.Time
-		oldest, st.HasPending, err = d.cfg.Outbox.OldestPending(ctx)
+		oldest, st.HasPending, st.OldestAtLeast, err = d.cfg.Outbox.OldestPending(ctx)
 		st.OutboxErr = logErr("find oldest pending row", err)
 		st.OldestPending = now.Sub(oldest)
 	}

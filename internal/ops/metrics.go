@@ -28,9 +28,10 @@ type QueueGauge interface {
 	Cap() int
 }
 
-// OutboxCounter counts outbox rows by status; *store.Outbox implements it.
+// OutboxCounter counts outbox rows by status, cheaply at any size (exact
+// for small counts, estimated past them); *store.Outbox implements it.
 type OutboxCounter interface {
-	Counts(ctx context.Context) (store.OutboxCounts, error)
+	StatusCounts(ctx context.Context) (store.OutboxStatusCounts, error)
 }
 
 // PurgeHistory tells when the last successful purge finished, across

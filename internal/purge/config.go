@@ -22,9 +22,9 @@ const (
 	DefaultOutboxRetention      = 30 * 24 * time.Hour
 )
 
-// SafetyFloor is the number of account deletions below which the safety
-// limit never trips: on a small site, a purge of a few dozen accounts can be
-// most of them.
+// SafetyFloor is the number of accounts deleted and warned up to which the
+// safety limit never trips: on a small site, a purge of a few dozen
+// accounts can be most of them.
 const SafetyFloor = 100
 
 // maxWait caps one wait for the next tick, so a wall clock that jumps (NTP,
@@ -53,9 +53,9 @@ type Config struct {
 	// InactiveRetention runs out, and the account goes this long after it
 	// was warned. Must be shorter than InactiveRetention. Default 168h.
 	InactiveWarning time.Duration
-	// MaxShare: a run that would delete more than this share of all
-	// accounts (and more than SafetyFloor) deletes nothing and fails,
-	// unless forced. In (0, 1]; default 0.5.
+	// MaxShare: a run that would delete or warn more than this share of
+	// all accounts (and more than SafetyFloor) deletes and warns nothing
+	// and fails, unless forced. In (0, 1]; default 0.5.
 	MaxShare float64
 	// TokenGrace keeps expired and used tokens this long, so an old link
 	// still gets its "expired" or "already used" page rather than "invalid".
@@ -179,4 +179,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("purge: invalid config: %w", err)
 	}
 	return nil
+}
+
+// KeptThrough is the last whole day (UTC, at 00:00) that an account warned
+// at warnedAt is certain to be kept: a run deletes it only once warnedAt is
+// more than warning in the past, so every run until the end of that day,
+// whatever the schedule, leaves it. The dormancy warning names this date.
+func KeptThrough(warnedAt time.Time, warning time.Duration) time.Time {
+	return warnedAt.UTC().Add(warning - 24*time.Hour).Truncate(24 * time.Hour)
 }

@@ -6,10 +6,11 @@
 // All cut-offs come from the purger's clock at the start of a run and are
 // passed to SQL as parameters (never now()):
 //
-//   - Unconfirmed accounts created more than UnconfirmedRetention ago are
-//     deleted, unless one of their emails is pending or being sent (a
-//     confirmation on its way, or retrying). A mail that was sent, or that
-//     failed for good, does not protect the account.
+//   - Unconfirmed accounts are deleted UnconfirmedRetention after the later
+//     of their creation and the last confirmation mail sent to them (a link
+//     re-sent yesterday keeps its account), unless one of their emails is
+//     pending or being sent (a confirmation on its way, or retrying). A mail
+//     that failed for good does not protect the account.
 //   - Confirmed accounts not seen for InactiveRetention-InactiveWarning, and
 //     not yet warned, are warned: warned_at is set and an inactive_warning
 //     email is queued, in one transaction per batch. A sign-in clears
@@ -33,9 +34,20 @@
 //
 // # Safety limit
 //
-// Before deleting anything, a run counts the accounts it would delete. If
-// they are more than MaxShare of all accounts and more than SafetyFloor, the
-// run deletes nothing and fails with a *LimitError, unless forced.
+// Before deleting anything, a run counts the accounts it would delete or
+// warn (a warning is a deletion announced). If they are more than MaxShare
+// of all accounts and more than SafetyFloor (100), the run deletes and warns
+// nothing and fails with a *LimitError, unless forced. A run of SafetyFloor
+// accounts or fewer is never stopped by the share, so a small site can purge
+// most of its accounts. A forced run has no ceiling unless Options.Max caps
+// the accounts it deletes and warns.
+//
+// # Dry runs
+//
+// A dry run counts each category with a SELECT that uses the predicates of
+// the batches and takes no row lock; the rows of accounts it would delete
+// are not counted again in the later categories, as a real run deletes them
+// by cascade.
 //
 // # Batches
 //

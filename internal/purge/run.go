@@ -10,11 +10,16 @@ import (
 // Options shape a manual run.
 type Options struct {
 	// DryRun counts what the run would delete and warn, and changes
-	// nothing: the very same statements run in one transaction that is
-	// rolled back. The run is recorded, marked dry.
+	// nothing: SELECTs with the predicates of the batches count the rows,
+	// taking no row lock, so requests are never held up by a dry run. The
+	// run is recorded, marked dry.
 	DryRun bool
 	// Force runs even when the safety limit would stop the run.
 	Force bool
+	// Max, when positive, caps the accounts the run deletes and warns
+	// together; the rest wait for the next run. Without it a forced run
+	// has no ceiling.
+	Max int64
 }
 
 var (
@@ -30,17 +35,17 @@ var (
 	errTickDone = errors.New("purge: tick already served")
 )
 
-// LimitError is the safety limit stopping a run: it would have deleted
-// Deletions of Total accounts, more than MaxShare of them and more than
-// SafetyFloor.
+// LimitError is the safety limit stopping a run: it would have deleted or
+// warned Affected of Total accounts, more than MaxShare of them and more
+// than SafetyFloor.
 type LimitError struct {
-	Deletions, Total int64
-	MaxShare         float64
+	Affected, Total int64
+	MaxShare        float64
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("safety limit: the run would delete %d of %d accounts (%.1f%%), more than the maximum share of %.1f%%; nothing was deleted (force the run to pass the limit)",
-		e.Deletions, e.Total, 100*float64(e.Deletions)/float64(e.Total), 100*e.MaxShare)
+	return fmt.Sprintf("safety limit: the run would delete or warn %d of %d accounts (%.1f%%), more than the maximum share of %.1f%%; nothing was deleted or warned (force the run to pass the limit, with --max to cap it)",
+		e.Affected, e.Total, 100*float64(e.Affected)/float64(e.Total), 100*e.MaxShare)
 }
 
 // Is makes errors.Is(err, ErrSafetyLimit) true.
@@ -74,7 +79,7 @@ func (p *Purger) run(ctx context.Context, opts Options, tick time.Time) (rep Rep
 		// Deferred first, so it runs last: after a panic has been recorded.
 		defer func() { p.cfg.Observer.Ran(outcomeOf(ctx, rep, err), rep) }()
 	}
-	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{DryRun: opts.DryRun, StatementTimeout: p.cfg.StatementTimeout})
+	s, ok, err := p.cfg.Store.Lock(ctx, LockOptions{StatementTimeout: p.cfg.StatementTimeout})
 	if err != nil {
 		return rep, fmt.Errorf("take purge lock: %w", err)
 	}
@@ -136,24 +141,56 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 		return p.batchErr(ctx, fmt.Errorf("count purge candidates: %w", err))
 	}
 	var limit error
-	if n := cand.Deletions(); n > SafetyFloor && float64(n) > p.cfg.MaxShare*float64(cand.Total) && !opts.Force {
-		limit = &LimitError{Deletions: n, Total: cand.Total, MaxShare: p.cfg.MaxShare}
+	if n := cand.Affected(); n > SafetyFloor && float64(n) > p.cfg.MaxShare*float64(cand.Total) && !opts.Force {
+		limit = &LimitError{Affected: n, Total: cand.Total, MaxShare: p.cfg.MaxShare}
 		if !opts.DryRun {
 			return limit
 		}
 		// A dry run goes on, to show what a forced run would do.
 	}
+	// left is what --max still allows of deletions and warnings; -1 is
+	// no cap.
+	left := int64(-1)
+	if opts.Max > 0 {
+		left = opts.Max
+	}
 	for _, c := range Categories {
+		capped := left >= 0 && c.isAccounts()
+		if opts.DryRun {
+			n, err := s.Count(ctx, c, cut)
+			if err != nil {
+				return p.batchErr(ctx, err)
+			}
+			if capped {
+				n = min(n, left)
+				left -= n
+			}
+			rep.Counts.add(c, n)
+			if p.cfg.AfterBatch != nil {
+				p.cfg.AfterBatch(ctx, c)
+			}
+			continue
+		}
 		var from Cursor
 		for {
+			size := p.cfg.BatchSize
+			if capped {
+				if left == 0 {
+					break
+				}
+				size = int(min(int64(size), left))
+			}
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 			}
-			b, err := s.Batch(ctx, c, cut, from, p.cfg.BatchSize)
+			b, err := s.Batch(ctx, c, cut, from, size)
 			if err != nil {
 				return p.batchErr(ctx, fmt.Errorf("purge %s: %w", c, err))
 			}
 			rep.Counts.add(c, b.N)
+			if capped {
+				left -= b.N
+			}
 			if p.cfg.AfterBatch != nil {
 				p.cfg.AfterBatch(ctx, c)
 			}

@@ -37,7 +37,7 @@ func TestSafetyLimit(t *testing.T) {
 	if !errors.As(err, &lim) || !errors.Is(err, purge.ErrSafetyLimit) {
 		t.Fatalf("err %v, want the safety limit", err)
 	}
-	if lim.Deletions != 151 || lim.Total != 301 {
+	if lim.Affected != 151 || lim.Total != 301 {
 		t.Fatalf("limit error %+v, want 151 of 301", lim)
 	}
 	if after := b.snapshot(t); after != before || !b.exists(t, "sessions", "hash", expired) {

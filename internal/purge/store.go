@@ -28,10 +28,6 @@ type Store interface {
 
 // LockOptions shape a Session.
 type LockOptions struct {
-	// DryRun makes every batch of the session run in one transaction that
-	// Release rolls back, so later categories see what earlier ones would
-	// have deleted (cascades included) and the counts match a real run.
-	DryRun bool
 	// StatementTimeout bounds each statement (SET LOCAL statement_timeout).
 	StatementTimeout time.Duration
 }
@@ -39,14 +35,19 @@ type LockOptions struct {
 // Session is a held purge lock and the statements run under it.
 type Session interface {
 	// Candidates counts the accounts a run with these cut-offs would delete
-	// and all accounts, for the safety limit.
+	// or warn, and all accounts, for the safety limit.
 	Candidates(ctx context.Context, cut Cutoffs) (Candidates, error)
+	// Count counts, with a SELECT that takes no row lock, the rows of
+	// category c a run with these cut-offs would treat: the same
+	// predicates as Batch, leaving out rows that go by cascade with the
+	// accounts the run deletes. It is what a dry run reports.
+	Count(ctx context.Context, c Category, cut Cutoffs) (int64, error)
 	// Batch treats at most limit rows of category c, from position from
 	// onward (the zero Cursor starts), in one short transaction (or in the
 	// dry-run transaction), and says where the next batch starts.
 	Batch(ctx context.Context, c Category, cut Cutoffs, from Cursor, limit int) (Batch, error)
-	// Release rolls back a dry run, frees the lock and gives the connection
-	// back. It is safe to call twice.
+	// Release frees the lock and gives the connection back. It is safe to
+	// call twice.
 	Release(ctx context.Context) error
 }
 
@@ -71,6 +72,10 @@ const (
 	// Outbox rows sent, or failed, longer ago than the outbox retention.
 	Outbox Category = "outbox"
 )
+
+// isAccounts is true for the categories that delete or warn accounts: what
+// the safety limit and Options.Max count.
+func (c Category) isAccounts() bool { return c == Unconfirmed || c == Dormant || c == Warned }
 
 // Categories lists every category in the order a run treats them: deletions
 // of accounts first (their dependents cascade, so later categories find
@@ -120,13 +125,15 @@ type Batch struct {
 	Done bool
 }
 
-// Candidates are the accounts a run would delete, against all accounts.
+// Candidates are the accounts a run would delete or warn, against all
+// accounts.
 type Candidates struct {
-	Unconfirmed, Dormant, Total int64
+	Unconfirmed, Dormant, Warn, Total int64
 }
 
-// Deletions is how many accounts the run would delete.
-func (c Candidates) Deletions() int64 { return c.Unconfirmed + c.Dormant }
+// Affected is how many accounts the run would delete or warn: what the
+// safety limit weighs.
+func (c Candidates) Affected() int64 { return c.Unconfirmed + c.Dormant + c.Warn }
 
 // Counts are rows deleted (or, in a dry run, that would be) per category;
 // Warned counts warnings queued. Stored as JSON in purge_runs.counts.

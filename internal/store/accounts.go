@@ -182,12 +182,26 @@ func (r *Accounts) UseToken(ctx context.Context, hash []byte, now time.Time) (in
 		result error
 	)
 	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
-		var used, expired, confirmed bool
+		// Locks are taken account first, then its tokens: the order of
+		// the purge, whose DELETE of an account cascades to its tokens.
+		// Locking the token first deadlocked against a purge batch.
 		err := tx.QueryRow(ctx, `
-			SELECT t.account_id, t.used_at IS NOT NULL, t.expires_at <= $2, a.confirmed_at IS NOT NULL
+			SELECT a.id FROM accounts a
+			WHERE a.id = (SELECT t.account_id FROM tokens t WHERE t.hash = $1 AND t.purpose = 'confirm')
+			FOR UPDATE`, hash).Scan(&id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			result = account.ErrTokenInvalid
+			return nil
+		case err != nil:
+			return fmt.Errorf("lock account of token: %w", interpret(err))
+		}
+		var used, expired, confirmed bool
+		err = tx.QueryRow(ctx, `
+			SELECT t.used_at IS NOT NULL, t.expires_at <= $2, a.confirmed_at IS NOT NULL
 			FROM tokens t JOIN accounts a ON a.id = t.account_id
-			WHERE t.hash = $1 AND t.purpose = 'confirm'
-			FOR UPDATE OF t`, hash, now).Scan(&id, &used, &expired, &confirmed)
+			WHERE t.hash = $1 AND t.purpose = 'confirm' AND t.account_id = $3
+			FOR UPDATE OF t`, hash, now, id).Scan(&used, &expired, &confirmed)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			result = account.ErrTokenInvalid

@@ -42,17 +42,6 @@ func (p *Purges) Lock(ctx context.Context, opts purge.LockOptions) (purge.Sessio
 		conn.Release()
 		return nil, false, nil
 	}
-	if opts.DryRun {
-		tx, err := conn.Begin(ctx)
-		if err == nil {
-			err = setStatementTimeout(ctx, tx, s.timeout)
-		}
-		if err != nil {
-			s.discard()
-			return nil, false, fmt.Errorf("begin dry run: %w", interpret(err))
-		}
-		s.dry = tx
-	}
 	return s, true, nil
 }
 
@@ -60,7 +49,6 @@ func (p *Purges) Lock(ctx context.Context, opts purge.LockOptions) (purge.Sessio
 type purgeSession struct {
 	conn    *pgxpool.Conn // nil once released
 	timeout time.Duration
-	dry     pgx.Tx // the dry run's transaction, rolled back by Release
 }
 
 // discard closes the connection, which ends its session and frees any lock
@@ -79,14 +67,7 @@ func (s *purgeSession) Release(ctx context.Context) error {
 	if s.conn == nil {
 		return nil
 	}
-	var err error
-	if s.dry != nil {
-		err = s.dry.Rollback(ctx)
-		s.dry = nil
-	}
-	if err == nil {
-		_, err = s.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, purgeLockKey)
-	}
+	_, err := s.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, purgeLockKey)
 	if err != nil {
 		s.discard()
 		return fmt.Errorf("release purge lock: %w", interpret(err))
@@ -105,14 +86,10 @@ func setStatementTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error 
 	return err
 }
 
-// step runs fn in its own transaction under the statement timeout, or in the
-// dry run's transaction.
+// step runs fn in its own transaction under the statement timeout.
 func (s *purgeSession) step(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if s.conn == nil {
 		return errors.New("purge session released")
-	}
-	if s.dry != nil {
-		return fn(s.dry)
 	}
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
@@ -133,8 +110,18 @@ func (s *purgeSession) step(ctx context.Context, fn func(tx pgx.Tx) error) error
 
 // The account policies, shared by the count and the batches so that the
 // safety limit counts what the batches delete. cut is the cut-off parameter.
+//
+// Unconfirmed retention runs from the later of the account's creation and
+// the last confirmation mail sent to it, so a link re-sent a minute ago is
+// not deleted with its account before it could be used.
 func unconfirmedWhere(cut string) string {
-	return `a.confirmed_at IS NULL AND a.created_at < ` + cut + ` AND ` + noMailInFlight
+	return `a.confirmed_at IS NULL AND a.created_at < ` + cut + ` AND ` + noMailInFlight + ` AND NOT EXISTS (
+		SELECT 1 FROM outbox o WHERE o.account_id = a.id AND o.kind = 'confirm' AND o.status = 'sent' AND o.sent_at >= ` + cut + `)`
+}
+
+// warnWhere: confirmed accounts last seen before the cut, not warned yet.
+func warnWhere(cut string) string {
+	return `a.confirmed_at IS NOT NULL AND a.warned_at IS NULL AND a.last_seen_at < ` + cut
 }
 
 func dormantWhere(cut string) string {
@@ -155,8 +142,9 @@ func (s *purgeSession) Candidates(ctx context.Context, cut purge.Cutoffs) (purge
 		err := tx.QueryRow(ctx, `
 			SELECT (SELECT count(*) FROM accounts a WHERE `+unconfirmedWhere("$1")+`),
 			       (SELECT count(*) FROM accounts a WHERE `+dormantWhere("$2")+`),
+			       (SELECT count(*) FROM accounts a WHERE `+warnWhere("$3")+`),
 			       (SELECT count(*) FROM accounts)`,
-			cut.Unconfirmed, cut.Dormant).Scan(&c.Unconfirmed, &c.Dormant, &c.Total)
+			cut.Unconfirmed, cut.Dormant, cut.Warn).Scan(&c.Unconfirmed, &c.Dormant, &c.Warn, &c.Total)
 		if err != nil {
 			return fmt.Errorf("count purge candidates: %w", interpret(err))
 		}
@@ -248,7 +236,7 @@ var purgeArms = map[purge.Category][]purgeArm{
 		sql: `
 			WITH batch AS (
 				SELECT a.id, a.last_seen_at AS k FROM accounts a
-				WHERE a.confirmed_at IS NOT NULL AND a.warned_at IS NULL AND a.last_seen_at < $1
+				WHERE ` + warnWhere("$1") + `
 				  AND a.last_seen_at >= $2 AND (a.last_seen_at, a.id) > ($2, $3)
 				ORDER BY a.last_seen_at, a.id
 				LIMIT $4
@@ -471,4 +459,53 @@ func (p *Purges) Plans(ctx context.Context, c purge.Category, cut purge.Cutoffs,
 		plans = append(plans, strings.Join(lines, "\n"))
 	}
 	return plans, nil
+}
+
+// purgeCounts are the dry run's statements: plain SELECTs with the
+// predicates of the batches, taking no row lock. Their parameters are every
+// cut-off (see countArgs). Rows of the accounts the run would delete are
+// left out of the other categories, as the real run deletes them by
+// cascade before it comes to them.
+var purgeCounts = map[purge.Category]string{
+	purge.Unconfirmed: `SELECT count(*) FROM accounts a WHERE ` + unconfirmedWhere("$2"),
+	purge.Dormant:     `SELECT count(*) FROM accounts a WHERE ` + dormantWhere("$4"),
+	purge.Warned:      `SELECT count(*) FROM accounts a WHERE ` + warnWhere("$3"),
+	purge.Sessions: `SELECT count(*) FROM sessions s WHERE s.expires_at <= $1
+		AND s.account_id NOT IN (` + goingAccounts + `)`,
+	purge.Tokens: `SELECT count(*) FROM tokens t WHERE (t.expires_at <= $5 OR (t.used_at <= $5 AND t.expires_at > $5))
+		AND t.account_id NOT IN (` + goingAccounts + `)`,
+	purge.Outbox: `SELECT count(*) FROM outbox o WHERE ((o.status = 'sent' AND o.sent_at < $6) OR (o.status = 'failed' AND o.created_at < $6))
+		AND o.account_id NOT IN (` + goingAccounts + `)`,
+}
+
+// goingAccounts are the accounts a run deletes, for purgeCounts.
+var goingAccounts = `SELECT a.id FROM accounts a WHERE (` + unconfirmedWhere("$2") + `) OR (` + dormantWhere("$4") + `)`
+
+// countArgs are purgeCounts' parameters.
+func countArgs(cut purge.Cutoffs) []any {
+	return []any{cut.Now, cut.Unconfirmed, cut.Warn, cut.Dormant, cut.Tokens, cut.Outbox}
+}
+
+// Count implements purge.Session: one SELECT, outside any transaction of
+// the session, so it locks no row.
+func (s *purgeSession) Count(ctx context.Context, c purge.Category, cut purge.Cutoffs) (int64, error) {
+	q, ok := purgeCounts[c]
+	if !ok {
+		return 0, fmt.Errorf("purge: unknown category %q", c)
+	}
+	if s.conn == nil {
+		return 0, errors.New("purge session released")
+	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	// Every statement gets every cut-off; the unused CTE gives each its type.
+	q = `WITH cut AS (SELECT $1::timestamptz, $2::timestamptz, $3::timestamptz, $4::timestamptz, $5::timestamptz, $6::timestamptz) ` + q
+	var n int64
+	if err := s.conn.QueryRow(ctx, q, countArgs(cut)...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", c, interpret(err))
+	}
+	return n, nil
 }

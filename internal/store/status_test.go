@@ -21,13 +21,13 @@ func TestStatusQueries(t *testing.T) {
 		}
 	}
 
-	if _, ok, err := o.OldestPending(ctx); ok || err != nil {
+	if _, ok, _, err := o.OldestPending(ctx); ok || err != nil {
 		t.Fatalf("OldestPending on an empty outbox: %v, %v", ok, err)
 	}
 	old := queued(t, db, "old@example.com", now.Add(-2*time.Hour))
 	queued(t, db, "new@example.com", now.Add(-time.Minute))
-	if at, ok, err := o.OldestPending(ctx); !ok || err != nil || !at.Equal(now.Add(-2*time.Hour)) {
-		t.Fatalf("OldestPending = %v, %v, %v; want two hours ago", at, ok, err)
+	if at, ok, atLeast, err := o.OldestPending(ctx); !ok || atLeast || err != nil || !at.Equal(now.Add(-2*time.Hour)) {
+		t.Fatalf("OldestPending = %v, %v, %v, %v; want exactly two hours ago", at, ok, atLeast, err)
 	}
 
 	// Sends per minute: two in the current minute, one three minutes ago,
