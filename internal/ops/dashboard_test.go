@@ -24,6 +24,7 @@ import (
 	"signup/internal/purge"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
+	"signup/web"
 )
 
 // testTimeout bounds every wait; the tests never sleep.
@@ -85,8 +86,12 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://localhost:8080")
+	composer, err := account.NewComposer(account.ComposerConfig{Templates: web.Emails, Tokens: b.db.Accounts(), BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sender, err := mail.New(mail.Config{
-		Outbox: b.db.Outbox(), Queue: queue, SMTP: smtpServer, BaseURL: base,
+		Outbox: b.db.Outbox(), Queue: queue, SMTP: smtpServer, Composer: composer,
 		SweepEvery: 50 * time.Millisecond, Lease: 10 * time.Second, SendTimeout: 5 * time.Second,
 		Instance: "ops-test", Logger: logger, Observer: metrics,
 		OnResult: func(r mail.Result) { b.results <- r },

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"signup/internal/store"
+	"signup/internal/account"
 	"signup/internal/store/storetest"
 )
 
@@ -73,7 +73,7 @@ func TestOutboxMarkSentBatchNeedsTheLease(t *testing.T) {
 	// Another instance took one after our lease expired.
 	lease(t, db, lost, "other", until.Add(time.Minute))
 
-	settled, err := ob.MarkSentBatch(ctx, []int64{mine2, lost, mine1}, "me", now.Add(time.Second))
+	settled, err := ob.MarkSent(ctx, []int64{mine2, lost, mine1}, "me", now.Add(time.Second))
 	if err != nil {
 		t.Fatalf("mark sent: %v", err)
 	}
@@ -114,15 +114,16 @@ func TestOutboxExtendLease(t *testing.T) {
 	}
 }
 
-func TestOutboxConfirmTokensAllOrNone(t *testing.T) {
-	db, ob, now := outboxSetup(t)
+func TestCreateTokensAllOrNone(t *testing.T) {
+	db, _, now := outboxSetup(t)
 	ctx := t.Context()
 	a, _ := db.Accounts().Signup(ctx, "a@example.test", "hash", now)
 	b, _ := db.Accounts().Signup(ctx, "b@example.test", "hash", now)
 	ha, hb := sha256.Sum256([]byte("token a")), sha256.Sum256([]byte("token b"))
-	err := ob.CreateConfirmTokens(ctx, []store.ConfirmToken{
-		{AccountID: a.AccountID, Hash: ha[:]}, {AccountID: b.AccountID, Hash: hb[:]},
-	}, now, now.Add(time.Hour))
+	tok := func(id int64, h []byte) account.IssuedToken {
+		return account.IssuedToken{AccountID: id, Purpose: account.PurposeConfirm, Hash: h, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	err := db.Accounts().CreateTokens(ctx, []account.IssuedToken{tok(a.AccountID, ha[:]), tok(b.AccountID, hb[:])})
 	if err != nil {
 		t.Fatalf("create tokens: %v", err)
 	}
@@ -137,9 +138,7 @@ func TestOutboxConfirmTokensAllOrNone(t *testing.T) {
 
 	// A batch with one bad row (an account that is gone) stores nothing.
 	hc := sha256.Sum256([]byte("token c"))
-	err = ob.CreateConfirmTokens(ctx, []store.ConfirmToken{
-		{AccountID: a.AccountID, Hash: hc[:]}, {AccountID: 1 << 40, Hash: hb[:]},
-	}, now, now.Add(time.Hour))
+	err = db.Accounts().CreateTokens(ctx, []account.IssuedToken{tok(a.AccountID, hc[:]), tok(1<<40, hb[:])})
 	if err == nil {
 		t.Fatal("a batch with a missing account was stored")
 	}
