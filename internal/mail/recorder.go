@@ -86,6 +86,7 @@ func (r *recorder) record(rows []sentRow) {
 		ids[i] = row.m.ID
 	}
 	settled, err := s.cfg.Outbox.MarkSent(ctx, ids, s.cfg.Instance, s.cfg.Now())
+	s.inflight.remove(ids)
 	ours := make(map[int64]bool, len(settled))
 	for _, id := range settled {
 		ours[id] = true

@@ -275,10 +275,10 @@ func (f *inflight) add(jobs []Job) []Job {
 	return fresh
 }
 
-func (f *inflight) remove(jobs []Job) {
+func (f *inflight) remove(ids []int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, j := range jobs {
-		delete(f.ids, j.ID)
+	for _, id := range ids {
+		delete(f.ids, id)
 	}
 }

@@ -127,7 +127,19 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 	if len(jobs) == 0 {
 		return 0, false
 	}
-	defer s.inflight.remove(jobs)
+	// A row handed to the recorder stays in flight until its mark is
+	// committed (the recorder takes it out): until then the claim would
+	// still find it leased to us.
+	handed := make(map[int64]bool)
+	defer func() {
+		ids := make([]int64, 0, len(jobs))
+		for _, j := range jobs {
+			if !handed[j.ID] {
+				ids = append(ids, j.ID)
+			}
+		}
+		s.inflight.remove(ids)
+	}()
 
 	now := s.cfg.Now()
 	leaseUntil := now.Add(s.cfg.Lease)
@@ -204,6 +216,7 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 			err = s.attempt(ctx, w, m, c.Email)
 			if err == nil {
 				w.rejections.add(m.Email, "")
+				handed[m.ID] = true
 				w.last = r.rec.add(m, time.Since(start))
 				continue
 			}
