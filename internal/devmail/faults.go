@@ -2,6 +2,7 @@ package devmail
 
 import (
 	"fmt"
+	"strings"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -26,6 +27,45 @@ type Faults struct {
 	// before the greeting, so clients see a connection error. Turning it on
 	// also drops the connections already open.
 	Refuse bool
+	// Greeting, when set, replaces the 220 greeting of new connections with
+	// this reply (a 4xx or 5xx), after which the server closes them.
+	Greeting *Reply
+	// Mail, when set, answers every MAIL FROM with this reply.
+	Mail *Reply
+	// Rcpt answers RCPT TO with a reply chosen by recipient: the entry of
+	// the address (lower case), else the entry "", else acceptance.
+	Rcpt map[string]*Reply
+}
+
+// Reply is an SMTP reply injected at a stage of the conversation.
+type Reply struct {
+	Code     int    // 4xx or 5xx
+	Enhanced [3]int // e.g. {5, 1, 1}
+	Message  string
+}
+
+func (r *Reply) err() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Message}
+}
+
+// stageReply is the injected reply to MAIL FROM (rcpt empty) or to RCPT TO
+// rcpt; nil accepts.
+func (s *Server) stageReply(mail bool, rcpt string) *smtp.SMTPError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mail {
+		if s.faults.Mail != nil {
+			return s.faults.Mail.err()
+		}
+		return nil
+	}
+	if r, ok := s.faults.Rcpt[strings.ToLower(rcpt)]; ok && r != nil {
+		return r.err()
+	}
+	if r, ok := s.faults.Rcpt[""]; ok && r != nil {
+		return r.err()
+	}
+	return nil
 }
 
 // Injected replies. Failed messages are not stored.
