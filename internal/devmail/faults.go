@@ -2,9 +2,9 @@ package devmail
 
 import (
 	"fmt"
-	"strings"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
