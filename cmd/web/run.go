@@ -208,6 +208,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 			Outbox:   db.Outbox(),
 			Purges:   purger,
 			Enqueue:  func(id int64) bool { return queue.TryEnqueue(appmail.NewJob(id)) },
+			Sender:   sender.Blocked,
 			Logger:   logger,
 		})
 		if err != nil {

@@ -63,6 +63,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		r.Get("/", cfg.Dashboard.ServeHTTP)
 		r.Get("/ops.css", css.ServeHTTP)
 		r.Post("/outbox/{id}/retry", cfg.Dashboard.retry)
+		r.Post("/suppressions/remove", cfg.Dashboard.unsuppress)
 	})
 	return r, nil
 }

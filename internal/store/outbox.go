@@ -268,7 +268,7 @@ func (o *Outbox) Release(ctx context.Context, instance string, ids []int64, now 
 
 // OutboxCounts is how many outbox rows are in each status.
 type OutboxCounts struct {
-	Pending, Sending, Sent, Failed int64
+	Pending, Sending, Sent, Failed, Suppressed int64
 }
 
 // Counts returns the number of outbox rows per status, for the status page.
@@ -278,8 +278,9 @@ func (o *Outbox) Counts(ctx context.Context) (OutboxCounts, error) {
 		SELECT count(*) FILTER (WHERE status = 'pending'),
 		       count(*) FILTER (WHERE status = 'sending'),
 		       count(*) FILTER (WHERE status = 'sent'),
-		       count(*) FILTER (WHERE status = 'failed')
-		FROM outbox`).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed)
+		       count(*) FILTER (WHERE status = 'failed'),
+		       count(*) FILTER (WHERE status = 'suppressed')
+		FROM outbox`).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed, &c.Suppressed)
 	if err != nil {
 		return c, fmt.Errorf("count outbox rows: %w", interpret(err))
 	}
