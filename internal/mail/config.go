@@ -21,7 +21,7 @@ import (
 // implements it; see there for the meaning of each method.
 type Outbox interface {
 	Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int, checkHolders bool) ([]store.OutboxMail, error)
-	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]store.OutboxMail, error)
+	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time, own bool) ([]store.OutboxMail, error)
 	ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error)
 	MarkSent(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error)
 	Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error)

@@ -86,6 +86,8 @@ func (r *recorder) record(rows []sentRow) {
 		ids[i] = row.m.ID
 	}
 	settled, err := s.cfg.Outbox.MarkSent(ctx, ids, s.cfg.Instance, s.cfg.Now())
+	// A swept copy handed over for a row just sent is dropped: the row is
+	// settled.
 	s.inflight.remove(ids)
 	ours := make(map[int64]bool, len(settled))
 	for _, id := range settled {

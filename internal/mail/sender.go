@@ -57,6 +57,7 @@ type run struct {
 	cancelLock  context.CancelFunc
 	lockDone    chan struct{} // closed once the instance lock is given up
 	lockLost    atomic.Bool   // the instance lock is being taken again
+	lockEpoch   atomic.Uint64 // counts losses of the instance lock
 	rec         *recorder
 
 	wake *waker // kicks a sweep when a retry is due
@@ -253,20 +254,29 @@ func errorText(err error) string {
 	return t
 }
 
-// inflight is the set of ids this process's workers are sending.
+// inflight is the set of ids this process's workers are sending, and the
+// swept rows whose id was in flight as a plain job when they came.
 type inflight struct {
-	mu  sync.Mutex
-	ids map[int64]struct{}
+	mu      sync.Mutex
+	ids     map[int64]struct{}
+	handoff map[int64]*sweptRow
 }
 
 // add marks the jobs' ids as in flight and returns the jobs that were not
-// already, in jobs' storage.
+// already, in jobs' storage. A swept copy of an id in flight is kept for
+// its holder (see take): the holder's claim will not find the row free.
 func (f *inflight) add(jobs []Job) []Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fresh := jobs[:0]
 	for _, j := range jobs {
 		if _, busy := f.ids[j.ID]; busy {
+			if j.swept != nil {
+				if f.handoff == nil {
+					f.handoff = make(map[int64]*sweptRow)
+				}
+				f.handoff[j.ID] = j.swept
+			}
 			continue
 		}
 		f.ids[j.ID] = struct{}{}
@@ -275,10 +285,27 @@ func (f *inflight) add(jobs []Job) []Job {
 	return fresh
 }
 
-func (f *inflight) remove(ids []int64) {
+// take returns the swept row handed over for id, if any.
+func (f *inflight) take(id int64) *sweptRow {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	sw := f.handoff[id]
+	delete(f.handoff, id)
+	return sw
+}
+
+// remove takes ids out of flight and returns the swept rows handed over
+// for them meanwhile, which nobody has sent: the caller queues them again.
+func (f *inflight) remove(ids []int64) []*sweptRow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var left []*sweptRow
 	for _, id := range ids {
 		delete(f.ids, id)
+		if sw := f.handoff[id]; sw != nil {
+			left = append(left, sw)
+			delete(f.handoff, id)
+		}
 	}
+	return left
 }

@@ -8,10 +8,15 @@ import (
 )
 
 // sweptRow is an outbox row the sweep took (leased, an attempt counted),
-// carried by its Job so the worker need not claim it again.
+// carried by its Job so the worker need not claim it again: one write
+// fewer per email.
 type sweptRow struct {
 	m          store.OutboxMail
 	leaseUntil time.Time
+	// lockEpoch is the count of instance-lock losses at the sweep: a row
+	// swept before a loss may have been taken by another instance
+	// meanwhile, and is claimed again before it is sent.
+	lockEpoch uint64
 }
 
 // sweepLoop sweeps at once, then every SweepEvery, and when a draining
@@ -51,14 +56,18 @@ func (s *Sender) sweep(ctx context.Context, r *run, checkHolders bool) {
 	default:
 		return
 	}
+	// Swept rows wait in the queue on their lease: keep at most about two
+	// sweeps' worth queued (the workers kick the next sweep at half a
+	// batch), however often the periodic sweep comes.
 	q := s.cfg.Queue
 	room := min(q.Cap()-q.Len(), s.cfg.SweepBatch)
-	if room <= 0 {
+	if room <= 0 || q.Len() >= s.cfg.SweepBatch {
 		r.backlog.Store(true)
 		return
 	}
 	now := s.cfg.Now()
 	until := now.Add(s.cfg.Lease)
+	epoch := r.lockEpoch.Load()
 	ms, err := s.cfg.Outbox.Lease(ctx, s.cfg.Instance, now, until, room, checkHolders)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -70,7 +79,7 @@ func (s *Sender) sweep(ctx context.Context, r *run, checkHolders bool) {
 	var back []int64
 	for _, m := range ms {
 		job := NewJob(m.ID)
-		job.swept = &sweptRow{m: m, leaseUntil: until}
+		job.swept = &sweptRow{m: m, leaseUntil: until, lockEpoch: epoch}
 		if !q.TryEnqueue(job) {
 			back = append(back, m.ID)
 		}

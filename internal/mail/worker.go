@@ -138,30 +138,67 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 				ids = append(ids, j.ID)
 			}
 		}
-		s.inflight.remove(ids)
+		for _, sw := range s.inflight.remove(ids) {
+			// Its lease runs out otherwise, and the sweep takes it then.
+			s.cfg.Queue.TryEnqueue(Job{ID: sw.m.ID, Queued: time.Now(), swept: sw})
+		}
 	}()
 
 	now := s.cfg.Now()
 	leaseUntil := now.Add(s.cfg.Lease)
 	var (
-		ms    []store.OutboxMail
-		claim []int64
+		ms          []store.OutboxMail
+		claim, mine []int64
 	)
-	// Swept rows are claimed too: a copy of the same id from the signup
-	// may have been dropped as in flight, and the claim is what counts the
-	// attempt.
+	epoch := r.lockEpoch.Load()
 	for _, j := range jobs {
-		claim = append(claim, j.ID)
-	}
-	if len(claim) > 0 {
-		got, err := s.cfg.Outbox.ClaimBatch(ctx, claim, s.cfg.Instance, now, now.Add(s.cfg.Lease))
 		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.Warn("mail: claim failed; the sweep will find the rows again", "outbox_ids", claim, "err", err)
-		case len(got) < len(claim):
-			s.log.Debug("mail: rows not ours to send", "rows", len(claim)-len(got))
+		case j.swept == nil:
+			claim = append(claim, j.ID)
+		case j.swept.lockEpoch != epoch, j.swept.leaseUntil.Before(now.Add(s.cfg.SendTimeout)):
+			// Taken before the instance lock was lost, or waited in the
+			// queue for most of its lease: another instance may have taken
+			// it meanwhile. Claimed again, it is ours only if it still is.
+			mine = append(mine, j.ID)
+		default:
+			ms = append(ms, j.swept.m)
+			if j.swept.leaseUntil.Before(leaseUntil) {
+				leaseUntil = j.swept.leaseUntil
+			}
+		}
+	}
+	for _, c := range []struct {
+		ids []int64
+		own bool
+	}{{claim, false}, {mine, true}} {
+		if len(c.ids) == 0 {
+			continue
+		}
+		got, err := s.cfg.Outbox.ClaimBatch(ctx, c.ids, s.cfg.Instance, now, now.Add(s.cfg.Lease), c.own)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("mail: claim failed; the sweep will find the rows again", "outbox_ids", c.ids, "err", err)
+			}
+			continue
 		}
 		ms = append(ms, got...)
+		if len(got) == len(c.ids) {
+			continue
+		}
+		// A row the sweep leased for us while its id was here as a plain
+		// job: the swept copy was handed over.
+		claimed := make(map[int64]bool, len(got))
+		for _, m := range got {
+			claimed[m.ID] = true
+		}
+		for _, id := range c.ids {
+			if sw := s.inflight.take(id); sw != nil && !claimed[id] {
+				ms = append(ms, sw.m)
+				if sw.leaseUntil.Before(leaseUntil) {
+					leaseUntil = sw.leaseUntil
+				}
+			}
+		}
 	}
 	if len(ms) == 0 {
 		return 0, false

@@ -74,8 +74,9 @@ func scanTaken(row pgx.CollectableRow) (OutboxMail, error) {
 	return m, err
 }
 
-// Lease takes up to limit due rows for instance until leaseUntil and
-// returns them, oldest work first, to be fed to the
+// Lease takes up to limit due rows for instance until leaseUntil, counts an
+// attempt on each (the lease is the claim: the sender sends what it
+// returns without claiming it again) and returns them, oldest work first, to be fed to the
 // sender's queue. Due rows are pending ones whose next attempt is at or
 // before now, and rows whose lease is dead: it expired before now (its
 // holder stalled), or, when checkHolders is true, its holder's instance
@@ -111,7 +112,7 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 			ORDER BY arm, due_at
 			LIMIT $4
 		), taken AS (
-			UPDATE outbox o SET status = 'sending', lease_until = $2, leased_by = $3
+			UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, lease_until = $2, leased_by = $3
 			FROM picked, accounts a WHERE o.id = picked.id AND a.id = o.account_id
 			RETURNING picked.arm, picked.due_at, `+takeReturning+`
 		)
@@ -129,11 +130,11 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 
 // ClaimBatch takes those of rows ids that are free for instance until
 // leaseUntil, counts an attempt on each and returns them in order of id. A
-// row is free when it is pending and due, when its lease is dead (expired,
-// or its holder's instance lock is not held), or when instance holds it (a
-// Lease took it for the queue). The caller must not claim a row it is
-// already sending.
-func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]OutboxMail, error) {
+// row is free when it is pending and due, or its lease is dead (expired,
+// or its holder's instance lock is not held); with own, also when instance
+// holds it already (a Lease taken before the instance lock was lost and
+// found again). The caller must not claim a row it is already sending.
+func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time, own bool) ([]OutboxMail, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -146,11 +147,11 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 			FROM accounts a
 			WHERE o.id = ANY ($1) AND a.id = o.account_id
 			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
-			       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
+			       OR (o.status = 'sending' AND (($5 AND o.leased_by = $2) OR o.lease_until < $3 OR `+holderDead+`)))
 			RETURNING `+takeReturning+`
 		)
 		SELECT * FROM claimed ORDER BY id`,
-		ids, instance, now, leaseUntil)
+		ids, instance, now, leaseUntil, own)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
 	}

@@ -29,7 +29,7 @@ func TestOutboxClaimBatch(t *testing.T) {
 
 	// Only the claimable rows are claimed, in order of id, whatever the
 	// order asked; the others are left as they were.
-	ms, err := ob.ClaimBatch(ctx, []int64{sent, b, theirs, notDue, a, 1 << 40}, "me", now, until)
+	ms, err := ob.ClaimBatch(ctx, []int64{sent, b, theirs, notDue, a, 1 << 40}, "me", now, until, false)
 	if err != nil {
 		t.Fatalf("claim batch: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestOutboxClaimBatch(t *testing.T) {
 			t.Errorf("another instance's row was touched: %+v", r)
 		}
 	}
-	if ms, err := ob.ClaimBatch(ctx, nil, "me", now, until); ms != nil || err != nil {
+	if ms, err := ob.ClaimBatch(ctx, nil, "me", now, until, false); ms != nil || err != nil {
 		t.Errorf("claim of no rows = %v, %v", ms, err)
 	}
 }
@@ -67,7 +67,7 @@ func TestOutboxMarkSentBatchNeedsTheLease(t *testing.T) {
 	mine1 := queued(t, db, "m1@example.test", now)
 	mine2 := queued(t, db, "m2@example.test", now)
 	lost := queued(t, db, "lost@example.test", now)
-	if ms, err := ob.ClaimBatch(ctx, []int64{mine1, mine2, lost}, "me", now, until); err != nil || len(ms) != 3 {
+	if ms, err := ob.ClaimBatch(ctx, []int64{mine1, mine2, lost}, "me", now, until, false); err != nil || len(ms) != 3 {
 		t.Fatalf("claim = %v, %v", ms, err)
 	}
 	// Another instance took one after our lease expired.
@@ -96,7 +96,7 @@ func TestOutboxExtendLease(t *testing.T) {
 	until := now.Add(time.Minute)
 	mine := queued(t, db, "mine@example.test", now)
 	lost := queued(t, db, "lost@example.test", now)
-	if ms, err := ob.ClaimBatch(ctx, []int64{mine, lost}, "me", now, until); err != nil || len(ms) != 2 {
+	if ms, err := ob.ClaimBatch(ctx, []int64{mine, lost}, "me", now, until, false); err != nil || len(ms) != 2 {
 		t.Fatalf("claim = %v, %v", ms, err)
 	}
 	lease(t, db, lost, "other", until)

@@ -112,8 +112,8 @@ func TestOutboxLease(t *testing.T) {
 		if r.Status != "sending" || r.LeasedBy == nil || *r.LeasedBy != "me" || r.LeaseUntil == nil || !r.LeaseUntil.Equal(now.Add(time.Minute)) {
 			t.Errorf("row %d after lease: %+v", id, r)
 		}
-		if r.Attempts != 0 {
-			t.Errorf("row %d: a lease counted an attempt: %d", id, r.Attempts)
+		if r.Attempts != 1 {
+			t.Errorf("row %d: the lease is the claim and counts one attempt, got %d", id, r.Attempts)
 		}
 	}
 	ids, err = leaseIDs(ob, ctx, "me", now, now.Add(time.Minute), 10)
@@ -193,10 +193,14 @@ func TestOutboxClaim(t *testing.T) {
 	if _, ok, _ := claim(ob, ctx, id, "other", now, until); ok {
 		t.Error("another instance claimed a row under a live lease")
 	}
-	// The sweep leased it for us, or we claim again after a crash of the
-	// worker: our own lease is ours to use.
-	if m, ok, err := claim(ob, ctx, id, "me", now, until); err != nil || !ok || m.Attempts != 2 {
+	// A row we hold already came through the sweep, whose job sends it: a
+	// plain copy of its id does not claim it again; after a loss of the
+	// instance lock, a claim of our own rows does.
+	if m, ok, err := claim(ob, ctx, id, "me", now, until); err != nil || ok {
 		t.Errorf("claim of own lease = %+v, %v, %v", m, ok, err)
+	}
+	if ms, err := ob.ClaimBatch(ctx, []int64{id}, "me", now, until, true); err != nil || len(ms) != 1 || ms[0].Attempts != 2 {
+		t.Errorf("claim of own lease, own = %+v, %v", ms, err)
 	}
 	if m, ok, err := claim(ob, ctx, id, "other", until.Add(time.Second), until.Add(time.Minute)); err != nil || !ok || m.Attempts != 3 {
 		t.Errorf("claim of an expired lease = %+v, %v, %v", m, ok, err)
@@ -468,7 +472,7 @@ func TestInstanceLock(t *testing.T) {
 
 // claim takes one row as ClaimBatch does.
 func claim(ob *store.Outbox, ctx context.Context, id int64, instance string, now, until time.Time) (store.OutboxMail, bool, error) {
-	ms, err := ob.ClaimBatch(ctx, []int64{id}, instance, now, until)
+	ms, err := ob.ClaimBatch(ctx, []int64{id}, instance, now, until, false)
 	if err != nil || len(ms) == 0 {
 		return store.OutboxMail{}, false, err
 	}
