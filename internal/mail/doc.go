@@ -1,6 +1,14 @@
 // Package mail sends the product's emails: it is the sender hosted service
-// that claims rows from the outbox, renders them and hands them to an SMTP
-// server with go-mail, retrying what fails for a while.
+// that takes rows from the outbox, has the account domain write them, and
+// delivers them to an SMTP server, judging every failure by the stage of
+// the conversation it came from.
+//
+// A newcomer reads it file by file: sender.go (Start, Stop, the workers'
+// lifecycle), worker.go (take a batch, send, settle), session.go (one SMTP
+// conversation and its TLS level), policy.go (the verdict on a failure:
+// pure functions), blocked.go (the blocked state and its probe), sweep.go
+// (due rows, expired leases, dead instances), recorder.go (group-committed
+// sent marks), liveness.go (the instance lock).
 //
 // # Fast in memory, durable in PostgreSQL
 //
@@ -9,10 +17,11 @@
 // and claim the row (a conditional UPDATE that leases it to this instance
 // and counts the attempt). A sweep, at start, every SweepEvery and when a
 // retry this instance scheduled falls due, leases due rows the queue does
-// not carry (a missed notification, a retry whose
-// time has come, the rows of a process that died: see Crashes) with FOR
-// UPDATE SKIP LOCKED and queues them: that is also how several instances
-// share one outbox without sending a row twice.
+// not carry (a missed notification, a retry whose time has come, the rows
+// of a process that died: see Crashes) with FOR UPDATE SKIP LOCKED and
+// queues them; its lease is the claim (it counts the attempt), so a swept
+// row is written once to take it and once to settle it. That is also how
+// several instances share one outbox without sending a row twice.
 //
 // A worker takes what is queued in batches (Config.Batch, and never more
 // than its share of the queue): one statement claims the batch, and the
@@ -57,8 +66,9 @@
 // of its own outside the pool. When the process dies, PostgreSQL ends the
 // session and the lock is gone at once. A lease counts as dead when its
 // lease_until has passed or when no session holds its owner's lock
-// (pg_locks, in this database); the sweep's lease and the claim by id both
-// take dead leases, so another instance, or the restarted process, sends a
+// (pg_locks, in this database: read by the periodic sweeps and by a claim
+// that meets another instance's lease, not by every statement); the
+// sweep's lease and the claim by id both take dead leases, so another instance, or the restarted process, sends a
 // killed process's rows at its next sweep. The expiry stays as the
 // backstop for a process that is alive but stuck, and for one whose host
 // vanished before the server noticed its connection was gone.

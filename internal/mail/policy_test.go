@@ -2,6 +2,7 @@ package mail
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,30 @@ func TestBuildMessageRefusesInjection(t *testing.T) {
 		_, err := buildMessage(envelope{to: to, date: time.Now(), messageID: "x@y"}, account.Email{Subject: "s", Text: "t", HTML: "h"})
 		if !errors.Is(err, errBadRecipient) {
 			t.Errorf("buildMessage(to %q) = %v, want errBadRecipient", to, err)
+		}
+	}
+}
+
+func TestHELOName(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://signup.example.com/app": "signup.example.com",
+		"http://mail.example.org:8080":   "mail.example.org",
+	} {
+		u, _ := url.Parse(raw)
+		if got := HELOName(u); got != want {
+			t.Errorf("HELOName(%s) = %q, want %q", raw, got, want)
+		}
+	}
+	// Not a domain name: the machine's name when qualified, else localhost.
+	for _, raw := range []string{"http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080", "http://vm:8080"} {
+		u, _ := url.Parse(raw)
+		if got := HELOName(u); got == u.Hostname() && got != "localhost" || got == "" || validHELO(got) != nil {
+			t.Errorf("HELOName(%s) = %q", raw, got)
+		}
+	}
+	for h, ok := range map[string]bool{"mail.example.com": true, "[127.0.0.1]": true, "[IPv6:::1]": true, "a b": false, "x\r\ny": false, "": false, "[nope]": false} {
+		if got := validHELO(h) == nil; got != ok {
+			t.Errorf("validHELO(%q) ok = %v, want %v", h, got, ok)
 		}
 	}
 }
