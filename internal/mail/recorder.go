@@ -16,7 +16,10 @@ const maxRecord = 1000
 // the DATA of its next message, so a process killed at any moment leaves
 // at most one message per worker delivered but not marked.
 type recorder struct {
-	s    *Sender
+	s *Sender
+	// stop ends the retries of a mark that fails (a hard stop); the first
+	// try is never cut short.
+	stop context.Context
 	in   chan sentRow
 	done chan struct{}
 }
@@ -29,8 +32,8 @@ type sentRow struct {
 	recorded chan struct{}
 }
 
-func newRecorder(s *Sender, capacity int) *recorder {
-	r := &recorder{s: s, in: make(chan sentRow, capacity), done: make(chan struct{})}
+func newRecorder(s *Sender, stop context.Context, capacity int) *recorder {
+	r := &recorder{s: s, stop: stop, in: make(chan sentRow, capacity), done: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -76,16 +79,36 @@ func (r *recorder) loop() {
 
 // record marks rows sent in one statement. Like every outcome, it is not
 // cut short by Stop: a message that went out is marked sent, or it would be
-// sent twice.
+// sent twice. When the database does not answer, it tries again (the
+// workers wait for it before their next DATA) for as long as the rows'
+// lease lasts, or until a hard stop.
 func (r *recorder) record(rows []sentRow) {
 	s := r.s
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
 	ids := make([]int64, len(rows))
 	for i, row := range rows {
 		ids[i] = row.m.ID
 	}
-	settled, err := s.cfg.Outbox.MarkSent(ctx, ids, s.cfg.Instance, s.cfg.Now())
+	var (
+		settled []int64
+		err     error
+	)
+	give := time.Now().Add(s.cfg.Lease)
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		settled, err = s.cfg.Outbox.MarkSent(ctx, ids, s.cfg.Instance, s.cfg.Now())
+		cancel()
+		if err == nil || time.Now().After(give) || r.stop.Err() != nil {
+			break
+		}
+		wait := retryDelay(try, 100*time.Millisecond, 2*time.Second)
+		s.log.Warn("mail: record sent rows; trying again", "rows", len(ids), "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.stop.Done():
+			t.Stop()
+		}
+	}
 	// A swept copy handed over for a row just sent is dropped: the row is
 	// settled.
 	s.inflight.remove(ids)

@@ -213,11 +213,12 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 	composed, err := s.cfg.Composer.Compose(ctx, letters)
 	if err != nil {
 		// The tokens could not be stored: the database's trouble, not the
-		// messages'. They are given back, no attempt spent.
+		// messages'. The rows are still ours: they go back to the queue
+		// after a pause, as the database may be restarting.
 		if ctx.Err() == nil {
-			s.log.Warn("mail: compose failed; the rows are pending again", "rows", len(ms), "err", err)
+			s.log.Warn("mail: compose failed; trying again shortly", "rows", len(ms), "err", err)
 		}
-		s.requeue(ctx, ms, "")
+		s.retryLater(ctx, ms, leaseUntil, epoch)
 		return 0, false
 	}
 	emails := make(map[int64]account.Composed, len(composed))
@@ -281,6 +282,30 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 		}
 	}
 	return retryIn, retry
+}
+
+// composeRetry is the pause before rows whose emails could not be written
+// are queued again.
+const composeRetry = time.Second
+
+// retryLater queues rows ms, which this instance holds until leaseUntil,
+// again after composeRetry; what the queue has no room for is given back
+// to the outbox.
+func (s *Sender) retryLater(ctx context.Context, ms []store.OutboxMail, leaseUntil time.Time, epoch uint64) {
+	t := time.NewTimer(composeRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return // Stop gives the rows back
+	case <-t.C:
+	}
+	var back []store.OutboxMail
+	for _, m := range ms {
+		if !s.cfg.Queue.TryEnqueue(Job{ID: m.ID, Queued: time.Now(), swept: &sweptRow{m: m, leaseUntil: leaseUntil, lockEpoch: epoch}}) {
+			back = append(back, m)
+		}
+	}
+	s.requeue(ctx, back, "")
 }
 
 // isClosed reports whether ch is closed.
