@@ -12,9 +12,10 @@ const maxRecord = 1000
 
 // recorder marks sent rows for every worker of the sender, group-committed:
 // one statement at a time, carrying every row handed over while the one
-// before ran. A worker waits for its last row's mark only before it starts
-// the DATA of its next message, so a process killed at any moment leaves
-// at most one message per worker delivered but not marked.
+// before ran. A worker waits for its last row's mark only before the final
+// dot of its next message (the end of DATA, which makes the server take
+// it), so a process killed at any moment leaves at most one message per
+// worker delivered but not marked.
 type recorder struct {
 	s *Sender
 	// stop ends the retries of a mark that fails (a hard stop); the first

@@ -212,7 +212,8 @@ func (s *session) cause(ctx context.Context, err error) error {
 
 // send delivers one message from the envelope sender from to the address
 // to: RSET first on a reused connection, then MAIL FROM, RCPT TO, DATA.
-// DATA waits until before is closed (nil: no wait).
+// The end of the message, which makes the server take it, waits until
+// before is closed (nil: no wait); everything else goes ahead.
 // The error is a *replyError; after it the session may still be used when
 // the server answered (a rejected recipient), unless broken says otherwise.
 func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, before <-chan struct{}) error {
@@ -242,14 +243,6 @@ func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, be
 	if err := step(stageRcpt, s.client.Rcpt("<"+to+">")); err != nil {
 		return err
 	}
-	if before != nil {
-		select {
-		case <-before:
-		case <-ctx.Done():
-			s.broken = true
-			return failedAt(stageData, context.Cause(ctx))
-		}
-	}
 	w, err := s.client.Data()
 	if err := step(stageData, err); err != nil {
 		return err
@@ -257,6 +250,19 @@ func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, be
 	if _, err := msg.WriteTo(w); err != nil {
 		s.broken = true
 		return step(stageData, err)
+	}
+	if before != nil {
+		// Send the body now, all but its final dot, and wait.
+		if err := s.client.Text.W.Flush(); err != nil {
+			s.broken = true
+			return step(stageData, err)
+		}
+		select {
+		case <-before:
+		case <-ctx.Done():
+			s.broken = true
+			return failedAt(stageData, context.Cause(ctx))
+		}
 	}
 	return step(stageData, w.Close())
 }

@@ -16,7 +16,8 @@ type worker struct {
 	// sess is the open SMTP session, nil until the next message dials.
 	sess *session
 	// last is closed once the last message this worker sent is marked
-	// sent; the next message's DATA waits for it (see recorder).
+	// sent; the end of the next message's DATA waits for it (see
+	// recorder).
 	last <-chan struct{}
 	// rejections spots one 5xx reply given to every recipient.
 	rejections rejections
