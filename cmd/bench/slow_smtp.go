@@ -81,7 +81,7 @@ func serveSyncSignup(db *benchDB, peer *devmail.Server, body sample) (string, fu
 		Repo:   db.Accounts(),
 		Hasher: account.NewHasher(account.DefaultParams(), 0),
 	})
-	outbox := db.Outbox()
+	outbox := db.Accounts()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /signup", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -115,10 +115,9 @@ func serveSyncSignup(db *benchDB, peer *devmail.Server, body sample) (string, fu
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-// tokenStore is the part of the outbox the sync baseline uses.
-type tokenStore interface {
-	CreateConfirmToken(ctx context.Context, accountID int64, hash []byte, now, expiresAt time.Time) error
-}
+// tokenStore is where the sync baseline stores its tokens, as the
+// sender does (db.Accounts()).
+type tokenStore = account.TokenStore
 
 // sendConfirmation mints and stores a token as the sender does, then
 // dials the peer and sends the email.
@@ -128,7 +127,9 @@ func sendConfirmation(ctx context.Context, tokens tokenStore, peer *devmail.Serv
 		return err
 	}
 	now := time.Now()
-	if err := tokens.CreateConfirmToken(ctx, accountID, hash, now, now.Add(24*time.Hour)); err != nil {
+	if err := tokens.CreateTokens(ctx, []account.IssuedToken{{
+		AccountID: accountID, Purpose: account.PurposeConfirm, Hash: hash, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+	}}); err != nil {
 		return err
 	}
 	msg, err := body.message(to, plain)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +26,11 @@ import (
 type config struct {
 	DatabaseURL          string
 	SMTP                 appmail.SMTPServer
+	SMTPRoots            *x509.CertPool // system roots plus SMTP_CA_FILE; nil: system roots
+	SMTPHELO             string         // empty: derived from BASE_URL
 	MailFrom             string
+	MailReturnPath       string
+	MailMaxAge           time.Duration
 	HTTPAddr             string
 	OpsAddr              string
 	OpsHosts             []string
@@ -118,6 +124,44 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			c.SMTP = s
 			return err
 		}},
+		{"SMTP_CA_FILE", "", "PEM bundle trusted besides the system roots for the SMTP server's certificate", func(v string) error {
+			if v == "" {
+				return nil
+			}
+			pem, err := os.ReadFile(v)
+			if err != nil {
+				return errors.New("cannot be read")
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return errors.New("holds no PEM certificate")
+			}
+			c.SMTPRoots = pool
+			return nil
+		}},
+		{"SMTP_HELO", "", "EHLO name (default: the host of BASE_URL when a domain name, else the machine's FQDN, else localhost)", func(v string) error {
+			c.SMTPHELO = v
+			if v == "" {
+				return nil
+			}
+			return appmail.CheckHELO(v)
+		}},
+		{"MAIL_RETURN_PATH", "", "envelope sender, where bounces go (default: the address of MAIL_FROM)", func(v string) error {
+			if v == "" {
+				c.MailReturnPath = ""
+				return nil
+			}
+			a, err := mail.ParseAddress(v)
+			if err != nil || a.Name != "" || a.Address != v {
+				return errors.New("is not a bare email address (for example bounces@example.com)")
+			}
+			c.MailReturnPath = v
+			return nil
+		}},
+		{"MAIL_MAX_AGE", "120h", "an email still undelivered after this is failed; outages spend no attempts", durationInto(&c.MailMaxAge)},
 		{"MAIL_FROM", "no-reply@localhost", "sender address, a name allowed", func(v string) error {
 			a, err := mail.ParseAddress(v)
 			if err != nil {
@@ -196,8 +240,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			c.PurgeMaxShare = f
 			return nil
 		}},
-		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of a temporarily failed email; doubles each time", durationInto(&c.MailRetryMin)},
-		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of an email", durationInto(&c.MailRetryMax)},
+		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of an email the server deferred (4xx to RCPT or DATA); doubles each time", durationInto(&c.MailRetryMin)},
+		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of a deferred email", durationInto(&c.MailRetryMax)},
 		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
 			r, err := parseRateLimit(v)
 			c.RateLimit = r

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"signup/internal/ops"
 	"signup/internal/purge"
 	"signup/internal/store"
+	"signup/web"
 )
 
 // run is the whole program, testable: it takes its arguments, environment
@@ -170,17 +172,33 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		LocalhostEmail: loopbackHost(cfg.BaseURL.Hostname()),
 	})
 
-	sender, err := appmail.New(appmail.Config{
-		Outbox:          db.Outbox(),
-		Queue:           queue,
-		SMTP:            cfg.SMTP,
-		From:            cfg.MailFrom,
+	composer, err := account.NewComposer(account.ComposerConfig{
+		Templates:       web.Emails,
+		Tokens:          db.Accounts(),
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
-		RetryMin:        cfg.MailRetryMin,
-		RetryMax:        cfg.MailRetryMax,
-		Logger:          logger,
-		Observer:        metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	helo := cfg.SMTPHELO
+	if helo == "" {
+		helo = appmail.HELOName(cfg.BaseURL)
+	}
+	sender, err := appmail.New(appmail.Config{
+		Outbox:     db.Outbox(),
+		Queue:      queue,
+		Composer:   composer,
+		SMTP:       cfg.SMTP,
+		TLSConfig:  &tls.Config{RootCAs: cfg.SMTPRoots, MinVersion: tls.VersionTLS12},
+		HELO:       helo,
+		From:       cfg.MailFrom,
+		ReturnPath: cfg.MailReturnPath,
+		MaxAge:     cfg.MailMaxAge,
+		RetryMin:   cfg.MailRetryMin,
+		RetryMax:   cfg.MailRetryMax,
+		Logger:     logger,
+		Observer:   metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -206,6 +224,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 			Outbox:   db.Outbox(),
 			Purges:   purger,
 			Enqueue:  func(id int64) bool { return queue.TryEnqueue(appmail.NewJob(id)) },
+			Sender:   sender.Blocked,
 			Logger:   logger,
 		})
 		if err != nil {

@@ -2,6 +2,9 @@
 // signing in: its rules, password hashing and tokens.
 //
 // It knows nothing of HTTP or SQL. It states what it needs from storage as
-// the Repository interface, and what it needs from the mail side as the
-// Notifier interface; the store and the mail sender provide them.
+// the Repository and TokenStore interfaces (the store provides them), and
+// tells of queued emails through the Notifier interface (cmd/web offers the
+// ids to the mail sender's queue). The Composer writes the email of an
+// outbox row: it mints its token and renders its templates; the mail
+// sender only delivers.
 package account

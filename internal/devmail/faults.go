@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -31,6 +32,45 @@ type Faults struct {
 	// fault is lifted (the held messages are then answered as usual) or
 	// the server stops (421). Attempts are counted as the content arrives.
 	Hang bool
+	// Greeting, when set, replaces the 220 greeting of new connections with
+	// this reply (a 4xx or 5xx), after which the server closes them.
+	Greeting *Reply
+	// Mail, when set, answers every MAIL FROM with this reply.
+	Mail *Reply
+	// Rcpt answers RCPT TO with a reply chosen by recipient: the entry of
+	// the address (lower case), else the entry "", else acceptance.
+	Rcpt map[string]*Reply
+}
+
+// Reply is an SMTP reply injected at a stage of the conversation.
+type Reply struct {
+	Code     int    // 4xx or 5xx
+	Enhanced [3]int // e.g. {5, 1, 1}
+	Message  string
+}
+
+func (r *Reply) err() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Message}
+}
+
+// stageReply is the injected reply to MAIL FROM (rcpt empty) or to RCPT TO
+// rcpt; nil accepts.
+func (s *Server) stageReply(mail bool, rcpt string) *smtp.SMTPError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mail {
+		if s.faults.Mail != nil {
+			return s.faults.Mail.err()
+		}
+		return nil
+	}
+	if r, ok := s.faults.Rcpt[strings.ToLower(rcpt)]; ok && r != nil {
+		return r.err()
+	}
+	if r, ok := s.faults.Rcpt[""]; ok && r != nil {
+		return r.err()
+	}
+	return nil
 }
 
 // Injected replies. Failed messages are not stored.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/smtp"
+	"reflect"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestRefuse(t *testing.T) {
 func TestSetFaultsClamps(t *testing.T) {
 	srv := New(Config{})
 	srv.SetFaults(Faults{TempFailRate: 2, PermFailRate: -1, Latency: -time.Second})
-	if got := srv.Faults(); got != (Faults{TempFailRate: 1}) {
+	if got := srv.Faults(); !reflect.DeepEqual(got, Faults{TempFailRate: 1}) {
 		t.Errorf("Faults() = %+v", got)
 	}
 }

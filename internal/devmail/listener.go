@@ -1,8 +1,10 @@
 package devmail
 
 import (
+	"fmt"
 	"net"
 	"sync"
+	"time"
 )
 
 // guardedListener admits SMTP connections: it refuses them while
@@ -41,6 +43,15 @@ func (s *Server) admit(c net.Conn) (*trackedConn, error) {
 	}
 	if s.faults.Refuse {
 		c.Close()
+		return nil, nil
+	}
+	if g := s.faults.Greeting; g != nil {
+		line := fmt.Sprintf("%d %d.%d.%d %s\r\n", g.Code, g.Enhanced[0], g.Enhanced[1], g.Enhanced[2], g.Message)
+		go func() {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck // closed below either way
+			c.Write([]byte(line))                               //nolint:errcheck // as above
+			c.Close()
+		}()
 		return nil, nil
 	}
 	tc := &trackedConn{Conn: c, srv: s}

@@ -48,12 +48,18 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := se.srv.stageReply(true, ""); err != nil {
+		return err
+	}
 	se.from = from
 	se.to = nil
 	return nil
 }
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := se.srv.stageReply(false, to); err != nil {
+		return err
+	}
 	se.to = append(se.to, to)
 	return nil
 }

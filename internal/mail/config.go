@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,15 +20,23 @@ import (
 // Outbox is the durable queue the sender works from. *store.Outbox
 // implements it; see there for the meaning of each method.
 type Outbox interface {
-	Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error)
-	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]store.OutboxMail, error)
-	CreateConfirmTokens(ctx context.Context, tokens []store.ConfirmToken, now, expiresAt time.Time) error
+	Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int, checkHolders bool) ([]store.OutboxMail, error)
+	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time, own bool) ([]store.OutboxMail, error)
 	ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error)
-	MarkSentBatch(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error)
+	MarkSent(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error)
 	Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error)
+	Requeue(ctx context.Context, ids []int64, instance string, now time.Time, lastErr string) (int64, error)
 	MarkFailed(ctx context.Context, id int64, instance string, lastErr string) (bool, error)
+	FailAndSuppress(ctx context.Context, id int64, instance, address, reply string, now time.Time) (bool, error)
+	MarkSuppressed(ctx context.Context, id int64, instance string) (bool, error)
 	Release(ctx context.Context, instance string, ids []int64, now time.Time) (int64, error)
 	LockInstance(ctx context.Context, instance string) (*store.InstanceLock, error)
+}
+
+// Composer writes the email of each outbox row (the account domain's
+// *account.Composer): it mints and stores tokens and renders templates.
+type Composer interface {
+	Compose(ctx context.Context, letters []account.Letter) ([]account.Composed, error)
 }
 
 var _ Outbox = (*store.Outbox)(nil)
@@ -46,23 +53,28 @@ type Config struct {
 	// SMTP is the server to send through, from ParseSMTPURL(SMTP_URL).
 	// Required.
 	SMTP SMTPServer
-	// TLSConfig is the client TLS configuration for STARTTLS and smtps, for
-	// instance to trust a private CA through RootCAs. It is cloned; an empty
-	// ServerName becomes SMTP.Host. Default: the system roots, TLS 1.2 or
-	// later.
+	// Composer writes the emails. Required.
+	Composer Composer
+	// TLSConfig verifies the server's certificate for the verified TLS
+	// levels (starttls=required, smtps, and STARTTLS when the URL carries
+	// credentials): set RootCAs to the system roots plus SMTP_CA_FILE. It
+	// is cloned; an empty ServerName becomes SMTP.Host. Default: the
+	// system roots, TLS 1.2 or later.
 	TLSConfig *tls.Config
+	// HELO is the name given in EHLO (SMTP_HELO). Default: HELOName of no
+	// base URL: the machine's fully qualified name, else "localhost".
+	HELO string
 	// From is the sender, MAIL_FROM: "no-reply@example.com" or
-	// "Example <no-reply@example.com>". Default "no-reply@localhost".
+	// "Example <no-reply@example.com>"; Message-IDs end with its domain.
+	// Default "no-reply@localhost".
 	From string
-	// BaseURL is the site's public URL (BASE_URL); links in email start
-	// with it and Message-IDs end with its host. Required, http or https.
-	BaseURL *url.URL
-	// TokenTTL is how long a confirmation link stays valid. Default 24h.
-	TokenTTL time.Duration
-	// InactiveWarning is how long after the dormancy warning an account is
-	// deleted (INACTIVE_WARNING), to tell the date in that warning.
-	// Default 168h.
-	InactiveWarning time.Duration
+	// ReturnPath is the envelope sender, where bounces go
+	// (MAIL_RETURN_PATH). Default: From's address.
+	ReturnPath string
+	// MaxAge is how long a message may stay undelivered before it is
+	// failed, whatever its attempts (MAIL_MAX_AGE). Outages spend no
+	// attempts. Default 120h.
+	MaxAge time.Duration
 	// Workers is the number of goroutines sending, each over its own SMTP
 	// connection. Default 4.
 	Workers int
@@ -94,13 +106,9 @@ type Config struct {
 	// SendTimeout. Default 1m.
 	Lease time.Duration
 	// RetryMin and RetryMax bound the wait before retrying after a
-	// temporary failure: RetryMin after the first attempt, doubling each
+	// message's own temporary failure (a 4xx to RCPT or DATA): RetryMin after the first attempt, doubling each
 	// time up to RetryMax, with jitter. Defaults 5s and 1h.
 	RetryMin, RetryMax time.Duration
-	// MaxAttempts is how many attempts a row gets before it is marked
-	// failed. Default 12 (about two hours of retries with the default
-	// backoff).
-	MaxAttempts int
 	// SendTimeout bounds one attempt: connecting (when needed) and
 	// delivering one message. Default 30s.
 	SendTimeout time.Duration
@@ -130,6 +138,8 @@ type Job struct {
 	// Queued is when the job was put in the queue, to measure how long it
 	// waited there; zero when unknown.
 	Queued time.Time
+	// swept is the row itself when the sweep took it.
+	swept *sweptRow
 }
 
 // NewJob returns the job for outbox row id, queued now.
@@ -144,22 +154,26 @@ type Observer interface {
 	// Attempted is called once an attempt is settled, with its outcome and
 	// how long the attempt took (rendering and SMTP).
 	Attempted(kind account.MailKind, outcome Outcome, took time.Duration)
+	// Blocked is called when the sender becomes blocked (with the
+	// server's reply) and when it is unblocked.
+	Blocked(blocked bool, reply string)
+	// Suppressed is called when an address is put on the suppression
+	// list.
+	Suppressed()
 }
 
 // Defaults for zero Config fields.
 const (
-	DefaultFrom            = "no-reply@localhost"
-	DefaultTokenTTL        = 24 * time.Hour
-	DefaultInactiveWarning = 168 * time.Hour
-	DefaultWorkers         = 4
-	DefaultBatch           = 32
-	DefaultSweepEvery      = 5 * time.Second
-	DefaultSweepBatch      = 100
-	DefaultLease           = time.Minute
-	DefaultRetryMin        = 5 * time.Second
-	DefaultRetryMax        = time.Hour
-	DefaultMaxAttempts     = 12
-	DefaultSendTimeout     = 30 * time.Second
+	DefaultFrom        = "no-reply@localhost"
+	DefaultMaxAge      = 120 * time.Hour
+	DefaultWorkers     = 4
+	DefaultBatch       = 32
+	DefaultSweepEvery  = 5 * time.Second
+	DefaultSweepBatch  = 100
+	DefaultLease       = time.Minute
+	DefaultRetryMin    = 5 * time.Second
+	DefaultRetryMax    = time.Hour
+	DefaultSendTimeout = 30 * time.Second
 )
 
 // withDefaults fills zero fields; it is the one place defaults live.
@@ -167,11 +181,11 @@ func (c Config) withDefaults() Config {
 	if c.From == "" {
 		c.From = DefaultFrom
 	}
-	if c.TokenTTL == 0 {
-		c.TokenTTL = DefaultTokenTTL
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
 	}
-	if c.InactiveWarning == 0 {
-		c.InactiveWarning = DefaultInactiveWarning
+	if c.HELO == "" {
+		c.HELO = HELOName(nil)
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
@@ -193,9 +207,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = DefaultRetryMax
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.SendTimeout == 0 {
 		c.SendTimeout = DefaultSendTimeout
@@ -236,17 +247,22 @@ func (c Config) validate() (*mail.Address, error) {
 	if err != nil {
 		bad("From %w", err)
 	}
-	switch {
-	case c.BaseURL == nil:
-		bad("BaseURL is required")
-	case c.BaseURL.Scheme != "http" && c.BaseURL.Scheme != "https", c.BaseURL.Host == "":
-		bad("BaseURL %q must be an absolute http or https URL", c.BaseURL.Redacted())
+	if c.Composer == nil {
+		bad("Composer is required")
+	}
+	if c.ReturnPath != "" {
+		if a, err := mail.ParseAddress(c.ReturnPath); err != nil || a.Name != "" || a.Address != c.ReturnPath {
+			bad("ReturnPath %q must be a bare address", c.ReturnPath)
+		}
+	}
+	if err := validHELO(c.HELO); err != nil {
+		bad("HELO %w", err)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
-		{"TokenTTL", c.TokenTTL}, {"InactiveWarning", c.InactiveWarning}, {"SweepEvery", c.SweepEvery},
+		{"MaxAge", c.MaxAge}, {"SweepEvery", c.SweepEvery},
 		{"Lease", c.Lease}, {"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax}, {"SendTimeout", c.SendTimeout},
 	} {
 		if d.v < 0 {
@@ -267,9 +283,6 @@ func (c Config) validate() (*mail.Address, error) {
 	}
 	if c.SweepBatch < 1 {
 		bad("SweepBatch must be at least 1, got %d", c.SweepBatch)
-	}
-	if c.MaxAttempts < 1 {
-		bad("MaxAttempts must be at least 1, got %d", c.MaxAttempts)
 	}
 	if strings.ContainsAny(c.Instance, "\r\n") {
 		bad("Instance must be one line")
@@ -300,10 +313,18 @@ type Outcome string
 const (
 	// OutcomeSent: the server accepted the message.
 	OutcomeSent Outcome = "sent"
-	// OutcomeRetry: a temporary failure; the row is due again later.
+	// OutcomeRetry: the message's own temporary failure; the row is due
+	// again later.
 	OutcomeRetry Outcome = "retry"
-	// OutcomeFailed: a permanent failure, or the last attempt failed.
+	// OutcomeFailed: a permanent failure, or the message is older than
+	// MaxAge.
 	OutcomeFailed Outcome = "failed"
+	// OutcomeSuppressed: the recipient is on the suppression list; nothing
+	// was sent.
+	OutcomeSuppressed Outcome = "suppressed"
+	// OutcomeBlocked: the server refused us, not the message: the row is
+	// pending again with no attempt spent, and the sender is blocked.
+	OutcomeBlocked Outcome = "blocked"
 	// OutcomeInterrupted: Stop cut the attempt short; the row is released
 	// and sent after the next start (or by another instance).
 	OutcomeInterrupted Outcome = "interrupted"

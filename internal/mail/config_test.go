@@ -1,11 +1,11 @@
 package mail_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"signup/internal/account"
 	"signup/internal/hosted"
 	"signup/internal/mail"
 	"signup/internal/store"
@@ -13,12 +13,11 @@ import (
 
 func TestConfigValidation(t *testing.T) {
 	valid := func() mail.Config {
-		base, _ := url.Parse("https://example.com")
 		return mail.Config{
-			Outbox:  (*store.DB)(nil).Outbox(), // never called: New does not touch the database
-			Queue:   hosted.NewQueue[mail.Job](8),
-			SMTP:    mail.SMTPServer{Host: "localhost", Port: 25},
-			BaseURL: base,
+			Outbox:   (*store.DB)(nil).Outbox(), // never called: New does not touch the database
+			Queue:    hosted.NewQueue[mail.Job](8),
+			Composer: &account.Composer{},
+			SMTP:     mail.SMTPServer{Host: "localhost", Port: 25},
 		}
 	}
 	if _, err := mail.New(valid()); err != nil {
@@ -35,12 +34,13 @@ func TestConfigValidation(t *testing.T) {
 		{"no smtp", func(c *mail.Config) { c.SMTP = mail.SMTPServer{} }, "SMTP needs"},
 		{"bad from", func(c *mail.Config) { c.From = "nobody" }, `From "nobody" is not an email address`},
 		{"from with a line break", func(c *mail.Config) { c.From = "a@example.com\r\nBcc: b@example.com" }, "From must be one line"},
-		{"no base url", func(c *mail.Config) { c.BaseURL = nil }, "BaseURL is required"},
-		{"relative base url", func(c *mail.Config) { c.BaseURL = &url.URL{Path: "/x"} }, "absolute http or https"},
+		{"no composer", func(c *mail.Config) { c.Composer = nil }, "Composer is required"},
+		{"return path with a name", func(c *mail.Config) { c.ReturnPath = "Bounces <b@example.com>" }, "ReturnPath"},
+		{"bad helo", func(c *mail.Config) { c.HELO = "a b" }, "HELO"},
 		{"short lease", func(c *mail.Config) { c.Lease = 10 * time.Second; c.SendTimeout = 10 * time.Second }, "twice SendTimeout"},
 		{"retry bounds", func(c *mail.Config) { c.RetryMin = time.Hour; c.RetryMax = time.Minute }, "RetryMin"},
 		{"negative workers", func(c *mail.Config) { c.Workers = -1 }, "Workers"},
-		{"negative duration", func(c *mail.Config) { c.TokenTTL = -time.Hour }, "TokenTTL must be positive"},
+		{"negative duration", func(c *mail.Config) { c.MaxAge = -time.Hour }, "MaxAge must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid()

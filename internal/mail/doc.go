@@ -1,6 +1,14 @@
 // Package mail sends the product's emails: it is the sender hosted service
-// that claims rows from the outbox, renders them and hands them to an SMTP
-// server with go-mail, retrying what fails for a while.
+// that takes rows from the outbox, has the account domain write them, and
+// delivers them to an SMTP server, judging every failure by the stage of
+// the conversation it came from.
+//
+// A newcomer reads it file by file: sender.go (Start, Stop, the workers'
+// lifecycle), worker.go (take a batch, send, settle), session.go (one SMTP
+// conversation and its TLS level), policy.go (the verdict on a failure:
+// pure functions), blocked.go (the blocked state and its probe), sweep.go
+// (due rows, expired leases, dead instances), recorder.go (group-committed
+// sent marks), liveness.go (the instance lock).
 //
 // # Fast in memory, durable in PostgreSQL
 //
@@ -9,37 +17,42 @@
 // and claim the row (a conditional UPDATE that leases it to this instance
 // and counts the attempt). A sweep, at start, every SweepEvery and when a
 // retry this instance scheduled falls due, leases due rows the queue does
-// not carry (a missed notification, a retry whose
-// time has come, the rows of a process that died: see Crashes) with FOR
-// UPDATE SKIP LOCKED and queues them: that is also how several instances
-// share one outbox without sending a row twice.
+// not carry (a missed notification, a retry whose time has come, the rows
+// of a process that died: see Crashes) with FOR UPDATE SKIP LOCKED and
+// queues them; its lease is the claim (it counts the attempt), so a swept
+// row is written once to take it and once to settle it. That is also how
+// several instances share one outbox without sending a row twice.
 //
 // A worker takes what is queued in batches (Config.Batch, and never more
-// than its share of the queue): one statement claims the batch, one stores
-// the hashes of the confirmation tokens it mints for it (only the SHA-256
-// is stored, the link goes in the email), and one records the rows the
-// server accepted as sent; failures are recorded one by one. For each row
-// it renders the text and HTML templates from web.Emails, builds a
-// multipart/alternative message with go-mail and sends it over the
-// worker's own SMTP connection, which stays open across messages and is
-// dialled again after any error. A batch that runs long (slow server)
+// than its share of the queue): one statement claims the batch, and the
+// account domain (Config.Composer) writes the emails, minting their tokens
+// and storing the hashes in one statement. The worker builds each
+// multipart/alternative message with go-mail and sends it over its own SMTP
+// session, kept open across messages (RSET between them, QUIT at the end).
+// The recorder marks the rows the server accepted as sent for all workers
+// at once; failures are recorded one by one. A batch that runs long (slow server)
 // records what it sent and renews the rest's leases every half
 // SendTimeout, so its rows are never taken as abandoned.
 //
 // # Outcomes
 //
-// Accepted: the row is sent. A 5xx reply to the message fails the row at
-// once (last_error keeps the reply). Anything else is temporary (4xx,
-// network errors, timeouts, a server refusing connections, and any failure
-// to open a session, such as a missing STARTTLS with starttls=required or
-// rejected credentials: those are configuration problems, logged at error
-// level, and retrying lets the queue recover once they are fixed). A
-// temporary failure is retried after RetryMin·2^(attempt-1), capped at
-// RetryMax, jittered; after MaxAttempts the row is failed.
+// Each failure is judged by the stage of the conversation it came from
+// (policy.go). No reply at all, 421, anything up to and including MAIL
+// FROM, a 5xx to RCPT that blames the HELO, sender, client or relaying, or
+// the same 5xx to three recipients in a row: the server or our setup is at
+// fault. The sender is blocked (Sender.Blocked, Observer.Blocked, one ERROR
+// line per change): the rows go back to pending with no attempt spent,
+// nothing is attempted, a probe runs every 5 s at most, and the sweep
+// drains the backlog at once when it gets through. A 4xx to RCPT or DATA
+// is the message's own: it is retried after RetryMin·2^(attempt-1), capped
+// at RetryMax, jittered. Another 5xx to DATA fails the row; to RCPT it also
+// puts the address on the suppression list, and later rows to it are
+// marked suppressed without being sent. A row older than MaxAge is failed
+// with its last error.
 //
 // Delivery is at least once: a message is sent twice only when an attempt
 // was cut short after the server accepted it, or accepted messages were
-// not yet recorded as sent (a crash: at most a batch per worker; or Stop
+// not yet recorded as sent (a crash: at most one per worker; or Stop
 // interrupting a send), when a stalled worker outlived its lease, or while
 // the instance lock was lost (below).
 //
@@ -53,8 +66,9 @@
 // of its own outside the pool. When the process dies, PostgreSQL ends the
 // session and the lock is gone at once. A lease counts as dead when its
 // lease_until has passed or when no session holds its owner's lock
-// (pg_locks, in this database); the sweep's lease and the claim by id both
-// take dead leases, so another instance, or the restarted process, sends a
+// (pg_locks, in this database: read by the periodic sweeps and by a claim
+// that meets another instance's lease, not by every statement); the
+// sweep's lease and the claim by id both take dead leases, so another instance, or the restarted process, sends a
 // killed process's rows at its next sweep. The expiry stays as the
 // backstop for a process that is alive but stuck, and for one whose host
 // vanished before the server noticed its connection was gone.

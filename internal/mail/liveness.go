@@ -66,6 +66,7 @@ func (s *Sender) holdLock(ctx context.Context, r *run, lock *store.InstanceLock)
 			return
 		}
 		lost := time.Now()
+		r.lockEpoch.Add(1)
 		r.lockLost.Store(true)
 		s.log.Warn("mail: instance lock lost; until it is back, other instances may take the rows this one holds, and send some twice",
 			"instance", s.cfg.Instance, "err", err)

@@ -101,8 +101,8 @@ func TestInstanceLockIsTakenAgain(t *testing.T) {
 	ours := signup(t, b.db, "ours@example.test")
 	b.leaseTo(t, ours, b.cfg.Instance, time.Now().Add(time.Hour))
 	now := time.Now()
-	if _, ok, err := b.db.Outbox().Claim(t.Context(), ours, "other-1", now, now.Add(time.Minute)); ok || err != nil {
-		t.Errorf("another instance claimed our row = %v, %v", ok, err)
+	if ms, err := b.db.Outbox().ClaimBatch(t.Context(), []int64{ours}, "other-1", now, now.Add(time.Minute), false); len(ms) != 0 || err != nil {
+		t.Errorf("another instance claimed our row = %v, %v", ms, err)
 	}
 	// And the sender works.
 	sent := signup(t, b.db, "after@example.test")

@@ -12,11 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
+	"signup/internal/account"
 	"signup/internal/devmail"
 	"signup/internal/hosted"
 	"signup/internal/mail"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
+	"signup/web"
 )
 
 func TestMain(m *testing.M) {
@@ -60,18 +62,21 @@ func setup(t *testing.T, dm devmail.Config, tweak func(*mail.Config)) (*mail.Sen
 		t.Fatal(err)
 	}
 	base, _ := url.Parse(baseURL)
+	composer, err := account.NewComposer(account.ComposerConfig{Templates: web.Emails, Tokens: b.db.Accounts(), BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.cfg = mail.Config{
+		Composer:    composer,
 		Outbox:      b.db.Outbox(),
 		Queue:       b.queue,
 		SMTP:        srv,
 		From:        "Signup Test <no-reply@signup.example.test>",
-		BaseURL:     base,
 		Workers:     2,
 		SweepEvery:  20 * time.Millisecond,
 		Lease:       10 * time.Second,
 		RetryMin:    5 * time.Millisecond,
 		RetryMax:    20 * time.Millisecond,
-		MaxAttempts: 5,
 		SendTimeout: 5 * time.Second,
 		Instance:    "test-" + t.Name(),
 		Logger:      testLogger(t),

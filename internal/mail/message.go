@@ -1,16 +1,18 @@
 package mail
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"net"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"signup/internal/account"
+	"signup/internal/store"
 )
 
 // errBadRecipient is returned for an address that cannot be put in a
@@ -29,7 +31,7 @@ type envelope struct {
 // through go-mail's header APIs only. A recipient with a line break, a
 // display name or anything mail.ParseAddress does not return unchanged is
 // refused: user input never shapes a header.
-func buildMessage(env envelope, content rendered) (*gomail.Msg, error) {
+func buildMessage(env envelope, content account.Email) (*gomail.Msg, error) {
 	if strings.ContainsAny(env.to, "\r\n") {
 		return nil, fmt.Errorf("%w: contains a line break", errBadRecipient)
 	}
@@ -40,7 +42,7 @@ func buildMessage(env envelope, content rendered) (*gomail.Msg, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	m.FromMailAddress(env.from)
 	m.ToMailAddress(to)
-	m.Subject(oneLine(content.Subject))
+	m.Subject(strings.Join(strings.Fields(content.Subject), " "))
 	m.SetDateWithValue(env.date)
 	m.SetMessageIDWithValue(env.messageID)
 	// RFC 3834: tells autoresponders not to answer.
@@ -50,19 +52,17 @@ func buildMessage(env envelope, content rendered) (*gomail.Msg, error) {
 	return m, nil
 }
 
-// messageIDEncoding is lower-case base32 without padding: dot-atom safe.
-var messageIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newMessageID returns "<128 random bits>@host".
-func newMessageID(host string) string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return messageIDEncoding.EncodeToString(b) + "@" + host
+// messageID is the Message-ID of outbox row m, without angle brackets: the
+// same for every attempt, so a mail client can tell a duplicate, and
+// unique across databases by the row's creation time.
+func messageID(m store.OutboxMail, host string) string {
+	return "outbox-" + strconv.FormatInt(m.ID, 10) + "." + strconv.FormatInt(m.CreatedAt.UnixNano(), 36) + "@" + host
 }
 
-// messageIDHost is the right-hand side of Message-IDs: the site's host
-// name, an IP address as a domain literal.
+// messageIDHost is the right-hand side of Message-IDs: MAIL_FROM's domain,
+// an IP address as a domain literal.
 func messageIDHost(hostname string) string {
+	hostname = strings.TrimSuffix(strings.TrimPrefix(hostname, "["), "]")
 	if ip := net.ParseIP(hostname); ip != nil {
 		return "[" + ip.String() + "]"
 	}

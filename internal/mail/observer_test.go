@@ -13,9 +13,27 @@ import (
 
 // observer records what a mail.Observer is told.
 type observer struct {
-	mu       sync.Mutex
-	waits    []time.Duration
-	attempts []string
+	mu         sync.Mutex
+	waits      []time.Duration
+	attempts   []string
+	blocked    []string // "blocked: reply" and "unblocked"
+	suppressed int
+}
+
+func (o *observer) Blocked(blocked bool, reply string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if blocked {
+		o.blocked = append(o.blocked, "blocked: "+reply)
+	} else {
+		o.blocked = append(o.blocked, "unblocked")
+	}
+}
+
+func (o *observer) Suppressed() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.suppressed++
 }
 
 func (o *observer) Dequeued(wait time.Duration) {

@@ -23,7 +23,7 @@ import (
 
 var (
 	tokenLink = regexp.MustCompile(`^` + regexp.QuoteMeta(baseURL) + `/confirm\?token=([A-Za-z0-9_-]{43})$`)
-	messageID = regexp.MustCompile(`^<[a-z2-7]{26}@signup\.example\.test>$`)
+	messageID = regexp.MustCompile(`^<outbox-[0-9]+\.[0-9a-z]+@signup\.example\.test>$`)
 )
 
 func TestConfirmationIsSent(t *testing.T) {
@@ -54,7 +54,7 @@ func TestConfirmationIsSent(t *testing.T) {
 		t.Errorf("Date %q = %v, %v; want about now", msg.Header.Get("Date"), date, err)
 	}
 	if id := msg.Header.Get("Message-Id"); !messageID.MatchString(id) {
-		t.Errorf("Message-ID = %q, want <random@signup.example.test>", id)
+		t.Errorf("Message-ID = %q, want <outbox-ID.time@signup.example.test>, on MAIL_FROM's domain", id)
 	}
 	if ct := msg.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative") {
 		t.Errorf("Content-Type = %q, want multipart/alternative", ct)
@@ -266,58 +266,69 @@ func TestPermanentFailureFailsAtOnce(t *testing.T) {
 	}
 }
 
-func TestGivesUpAfterMaxAttempts(t *testing.T) {
-	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.MaxAttempts = 3 })
-	b.smtp.FailNext(100, 451)
-	start(t, s)
-	id := b.enqueue(t, 1)[0]
-
-	results := b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
-	if got := outcomes(results); got != "retry retry failed" {
-		t.Errorf("outcomes = %s, want retry retry failed", got)
+// TestGivesUpByAge: a message older than MaxAge is failed with its last
+// error, whatever its attempts.
+func TestGivesUpByAge(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.MaxAge = time.Hour })
+	id := signup(t, b.db, "old@example.test")
+	if _, err := b.db.Pool().Exec(t.Context(), `
+		UPDATE outbox SET created_at = created_at - interval '2 hours', last_error = '451 4.7.1 greylisted', attempts = 3
+		WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
 	}
+	start(t, s)
+	b.queue.TryEnqueue(appmail.NewJob(id))
+	b.results.wait(t, "failed", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeFailed) == 1 })
 	r := b.row(t, id)
-	if r.Status != "failed" || r.Attempts != 3 || r.LastError == nil || !strings.Contains(*r.LastError, "451") {
-		t.Errorf("outbox row = %+v, want failed after 3 attempts with the last 451 kept", r)
+	if r.Status != "failed" || r.LastError == nil || !strings.Contains(*r.LastError, "greylisted") || !strings.Contains(*r.LastError, "undelivered after 1h") {
+		t.Errorf("outbox row = %+v, want failed by age with the last error kept", r)
+	}
+	if got := b.smtp.Attempts(); got != 0 {
+		t.Errorf("devmail saw %d attempts, want none", got)
 	}
 }
 
-func TestRecoversWhenTheServerComesBack(t *testing.T) {
-	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.MaxAttempts = 1000 })
+// TestOutageBlocksAndCostsNothing: while the server refuses connections
+// the sender is blocked, no attempt is spent and nothing fails; when it is
+// back, the whole backlog goes out, each row on its first attempt.
+func TestOutageBlocksAndCostsNothing(t *testing.T) {
+	obs := &observer{}
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.Observer = obs })
 	b.smtp.SetFaults(devmail.Faults{Refuse: true})
 	start(t, s)
 	const n = 10
 	ids := b.enqueue(t, n)
 
-	// Every row has failed at least once against the refusing server.
-	b.results.wait(t, "a retry for each row", func(r []appmail.Result) bool {
-		for _, id := range ids {
-			if count(r, id, appmail.OutcomeRetry) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	if got := b.smtp.Received(); got != 0 {
-		t.Fatalf("received %d messages while refusing", got)
+	b.results.wait(t, "blocked", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeBlocked) > 0 })
+	if blocked, reply, since := s.Blocked(); !blocked || reply == "" || since.IsZero() {
+		t.Errorf("Blocked() = %v, %q, %v; want blocked with the failure", blocked, reply, since)
 	}
-	r := b.row(t, ids[0])
-	if r.LastError == nil || !strings.Contains(*r.LastError, "connect to smtp server") {
-		t.Errorf("last_error = %v, want the connection failure", r.LastError)
+	for _, id := range ids {
+		if r := b.row(t, id); r.Status == "failed" || r.Attempts != 0 && r.Status != "sending" {
+			t.Errorf("outbox row %d during the outage = %+v; want no attempt spent", id, r)
+		}
 	}
 
 	b.smtp.SetFaults(devmail.Faults{})
-	msgs := b.waitMessages(t, n)
-	perRecipient := map[string]int{}
-	for _, m := range msgs {
-		perRecipient[m.To[0]]++
-	}
-	if len(perRecipient) != n {
-		t.Errorf("%d recipients got mail, want %d: %v", len(perRecipient), n, perRecipient)
-	}
+	b.waitMessages(t, n)
 	b.results.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n })
-	if c := b.statusCounts(t); c.Sent != n {
-		t.Errorf("outbox = %+v, want %d sent", c, n)
+	for _, id := range ids {
+		if r := b.row(t, id); r.Status != "sent" || r.Attempts != 1 {
+			t.Errorf("outbox row %d = %+v, want sent on its first attempt", id, r)
+		}
+	}
+	if blocked, _, _ := s.Blocked(); blocked {
+		t.Error("still blocked after the server came back")
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.blocked) != 2 || !strings.HasPrefix(obs.blocked[0], "blocked: ") || obs.blocked[1] != "unblocked" {
+		t.Errorf("observer heard %q; want one block and one unblock", obs.blocked)
+	}
+	for _, a := range obs.attempts {
+		if strings.Contains(a, "failed") || strings.Contains(a, "retry") {
+			t.Errorf("attempt observed during the outage: %s", a)
+		}
 	}
 }
 
@@ -408,17 +419,14 @@ func TestConnectionsAreReused(t *testing.T) {
 	if got := b.smtp.Connections(); got != 1 {
 		t.Errorf("%d messages over %d connections, want 1", n, got)
 	}
-	if s.Dials() != b.smtp.Connections() {
-		t.Errorf("sender dialled %d times, devmail accepted %d connections", s.Dials(), b.smtp.Connections())
-	}
 
-	// After an error the worker dials again, and then keeps that one.
+	// A message the server answered with a 4xx does not cost the
+	// connection: RSET, and the next message goes over the same one.
 	b.smtp.FailNext(1, 451)
-	before := s.Dials()
 	signup(t, b.db, "again@example.test")
 	b.results.wait(t, "retry then sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n+1 })
-	if got := s.Dials() - before; got != 1 {
-		t.Errorf("dials after one failure = %d, want 1", got)
+	if got := b.smtp.Connections(); got != 1 {
+		t.Errorf("connections after a 4xx = %d, want 1", got)
 	}
 }
 
@@ -527,16 +535,24 @@ func TestRefusesHeaderInjection(t *testing.T) {
 	}
 }
 
-func TestSTARTTLSRequiredWithoutTLSIsRetried(t *testing.T) {
+// TestSTARTTLSRequiredWithoutTLSBlocks: a server without STARTTLS under
+// starttls=required blocks the sender; no message is spent or failed.
+func TestSTARTTLSRequiredWithoutTLSBlocks(t *testing.T) {
 	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.SMTP.TLS = appmail.STARTTLSRequired })
 	start(t, s)
 	id := b.enqueue(t, 1)[0]
-	results := b.results.wait(t, "retry", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeRetry) > 0 })
+	results := b.results.wait(t, "blocked", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeBlocked) > 0 })
 	if err := results[0].Err; err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Errorf("error = %v, want a STARTTLS complaint", err)
 	}
+	if blocked, reply, _ := s.Blocked(); !blocked || !strings.Contains(reply, "STARTTLS") {
+		t.Errorf("Blocked() = %v, %q", blocked, reply)
+	}
 	if got := b.smtp.Received(); got != 0 {
 		t.Errorf("sent %d messages in the clear", got)
+	}
+	if r := b.row(t, id); r.Status == "failed" {
+		t.Errorf("outbox row = %+v, want not failed", r)
 	}
 }
 

@@ -90,7 +90,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			c.log.Warn("metrics: count outbox rows", "err", err)
 		} else {
-			for status, n := range map[string]int64{"pending": counts.Pending, "sending": counts.Sending, "sent": counts.Sent, "failed": counts.Failed} {
+			for status, n := range map[string]int64{"pending": counts.Pending, "sending": counts.Sending, "sent": counts.Sent, "failed": counts.Failed, "suppressed": counts.Suppressed} {
 				ch <- prometheus.MustNewConstMetric(c.outboxRows, prometheus.GaugeValue, float64(n), status)
 			}
 		}

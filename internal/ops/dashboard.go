@@ -26,6 +26,8 @@ type OutboxStatus interface {
 	Failures(ctx context.Context, n int) ([]store.OutboxFailure, error)
 	SentPerMinute(ctx context.Context, from, to time.Time) ([]int64, error)
 	RetryFailed(ctx context.Context, id int64, now time.Time) error
+	Suppressions(ctx context.Context, n int) ([]store.Suppression, error)
+	Unsuppress(ctx context.Context, address string) (bool, error)
 }
 
 // PurgeStatus is what the dashboard shows of the purger; *purge.Purger
@@ -49,6 +51,9 @@ type DashboardConfig struct {
 	// means the queue is full, and the sweep will find the row instead.
 	// Required.
 	Enqueue func(outboxID int64) bool
+	// Sender tells whether the mail sender is blocked, with the server's
+	// reply and since when (mail.Sender.Blocked). Optional.
+	Sender func() (blocked bool, reply string, since time.Time)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// QueryTimeout bounds the database reads of one page (default 3s).
@@ -70,6 +75,7 @@ type Dashboard struct {
 // Sizes of the dashboard's lists.
 const (
 	failuresShown  = 20
+	suppressShown  = 50
 	purgeRunsShown = 10
 	chartMinutes   = 60
 )
@@ -115,6 +121,14 @@ type status struct {
 	Failures      []store.OutboxFailure
 	FailuresErr   bool
 	Retried       string // what the last retry did, from the redirect
+
+	Blocked      bool
+	BlockedReply string
+	BlockedFor   time.Duration
+
+	Suppressions    []store.Suppression
+	SuppressionsErr bool
+	Unsuppressed    string // what the last removal did, from the redirect
 
 	Chart    chart
 	ChartErr bool
@@ -166,6 +180,14 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "error":
 		st.Retried = "The retry could not be recorded; see the log. Nothing was changed."
 	}
+	switch r.URL.Query().Get("unsuppressed") {
+	case "removed":
+		st.Unsuppressed = "The address is off the suppression list: mail to it is sent again."
+	case "gone":
+		st.Unsuppressed = "That address was not on the suppression list."
+	case "error":
+		st.Unsuppressed = "The removal could not be recorded; see the log. Nothing was changed."
+	}
 	var buf bytes.Buffer
 	if err := d.tmpl.ExecuteTemplate(&buf, "dashboard", st); err != nil {
 		d.log.Error("dashboard: render", "err", err)
@@ -199,6 +221,11 @@ func (d *Dashboard) gather(ctx context.Context) status {
 		st.Services = append(st.Services, row)
 	}
 	st.Queue.Len, st.Queue.Cap = d.cfg.Queue.Len(), d.cfg.Queue.Cap()
+	if d.cfg.Sender != nil {
+		var since time.Time
+		st.Blocked, st.BlockedReply, since = d.cfg.Sender()
+		st.BlockedFor = now.Sub(since)
+	}
 
 	var err error
 	logErr := func(what string, err error) bool {
@@ -218,6 +245,9 @@ func (d *Dashboard) gather(ctx context.Context) status {
 	}
 	st.Failures, err = d.cfg.Outbox.Failures(ctx, failuresShown)
 	st.FailuresErr = logErr("list failed rows", err)
+
+	st.Suppressions, err = d.cfg.Outbox.Suppressions(ctx, suppressShown)
+	st.SuppressionsErr = logErr("list suppressions", err)
 
 	counts, err := d.cfg.Outbox.SentPerMinute(ctx, now.Add(-(chartMinutes-1)*time.Minute), now)
 	st.ChartErr = logErr("count sent mail per minute", err)
@@ -268,6 +298,31 @@ func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("dashboard: failed email queued again", "outbox_id", id)
 	}
 	http.Redirect(w, r, "/?retried="+outcome+"#failures", http.StatusSeeOther)
+}
+
+// unsuppress takes the form's address off the suppression list, then
+// sends the browser back to the page with the outcome.
+func (d *Dashboard) unsuppress(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	address := r.PostFormValue("address")
+	if address == "" || len(address) > 254 {
+		http.Error(w, "Bad Request: no address", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.QueryTimeout)
+	defer cancel()
+	outcome := "removed"
+	ok, err := d.cfg.Outbox.Unsuppress(ctx, address)
+	switch {
+	case err != nil:
+		d.log.Error("dashboard: remove suppression", "err", err)
+		outcome = "error"
+	case !ok:
+		outcome = "gone"
+	default:
+		d.log.Info("dashboard: address taken off the suppression list")
+	}
+	http.Redirect(w, r, "/?unsuppressed="+outcome+"#suppressions", http.StatusSeeOther)
 }
 
 // age formats a duration for people: 3s, 4m 05s, 2h 10m, 3d 4h.

@@ -24,6 +24,7 @@ import (
 	"signup/internal/purge"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
+	"signup/web"
 )
 
 // testTimeout bounds every wait; the tests never sleep.
@@ -85,8 +86,12 @@ func setup(t *testing.T, opts ...func(*ops.HandlerConfig)) *bundle {
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://localhost:8080")
+	composer, err := account.NewComposer(account.ComposerConfig{Templates: web.Emails, Tokens: b.db.Accounts(), BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sender, err := mail.New(mail.Config{
-		Outbox: b.db.Outbox(), Queue: queue, SMTP: smtpServer, BaseURL: base,
+		Outbox: b.db.Outbox(), Queue: queue, SMTP: smtpServer, Composer: composer,
 		SweepEvery: 50 * time.Millisecond, Lease: 10 * time.Second, SendTimeout: 5 * time.Second,
 		Instance: "ops-test", Logger: logger, Observer: metrics,
 		OnResult: func(r mail.Result) { b.results <- r },
@@ -105,6 +110,7 @@ func setup(t *testing.T, opts ...func(*ops.HandlerConfig)) *bundle {
 	dash, err := ops.NewDashboard(ops.DashboardConfig{
 		Services: host.States, Queue: queue, Outbox: b.db.Outbox(), Purges: purger,
 		Enqueue: func(id int64) bool { return queue.TryEnqueue(mail.NewJob(id)) },
+		Sender:  sender.Blocked,
 		Logger:  logger,
 	})
 	if err != nil {
@@ -185,7 +191,13 @@ func (b *bundle) get(t *testing.T, path string) (*http.Response, string) {
 // post sends an empty form to path with the given fetch metadata.
 func (b *bundle) post(t *testing.T, path, origin, fetchSite string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(""))
+	return b.postForm(t, path, origin, fetchSite, nil)
+}
+
+// postForm sends form to path with the given fetch metadata.
+func (b *bundle) postForm(t *testing.T, path, origin, fetchSite string, form url.Values) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,4 +422,35 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestSuppressionsOnTheDashboard: the dashboard lists suppressed addresses
+// with their reply, and a same-origin POST takes one off the list.
+func TestSuppressionsOnTheDashboard(t *testing.T) {
+	b := setup(t)
+	if _, err := b.db.Pool().Exec(t.Context(), `
+		INSERT INTO mail_suppressions (address, reply, created_at)
+		VALUES ('gone@example.com', '550 5.1.1 <gone@example.com>: User unknown', now())`); err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get(t, "/")
+	list := section(t, page, "suppressions")
+	mustContain(t, "suppressions", list, "gone@example.com", "550 5.1.1", `action="/suppressions/remove"`, `name="address" value="gone@example.com"`)
+
+	form := url.Values{"address": {"gone@example.com"}}
+	if res := b.postForm(t, "/suppressions/remove", "http://evil.example", "cross-site", form); res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin removal = %d, want 403", res.StatusCode)
+	}
+	if ss, err := b.db.Outbox().Suppressions(t.Context(), 10); err != nil || len(ss) != 1 {
+		t.Fatalf("after a refused removal: %+v, %v", ss, err)
+	}
+	res := b.postForm(t, "/suppressions/remove", b.srv.URL, "same-origin", form)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/?unsuppressed=removed#suppressions" {
+		t.Fatalf("removal = %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if ss, err := b.db.Outbox().Suppressions(t.Context(), 10); err != nil || len(ss) != 0 {
+		t.Errorf("after the removal: %+v, %v", ss, err)
+	}
+	_, page = b.get(t, "/?unsuppressed=removed")
+	mustContain(t, "suppressions", section(t, page, "suppressions"), "No suppressed address.", "off the suppression list")
 }

@@ -120,6 +120,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		r.Get("/", cfg.Dashboard.ServeHTTP)
 		r.Post("/outbox/{id}/retry", cfg.Dashboard.retry)
+		r.Post("/suppressions/remove", cfg.Dashboard.unsuppress)
 	})
 	return r, nil
 }

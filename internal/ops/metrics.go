@@ -73,6 +73,8 @@ type Metrics struct {
 	emailsRetried   *prometheus.CounterVec
 	emailsFailed    *prometheus.CounterVec
 	sendDuration    *prometheus.HistogramVec
+	suppressed      prometheus.Counter
+	senderBlocked   prometheus.Gauge
 	purgeRuns       *prometheus.CounterVec
 	purgeRows       *prometheus.CounterVec
 }
@@ -137,13 +139,21 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) (*Metrics, error) 
 		}, []string{"kind"}),
 		emailsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "emails_failed_total",
-			Help: "Emails marked failed for good (a permanent error or the last attempt), by kind.",
+			Help: "Emails marked failed for good (a permanent rejection, or older than MAIL_MAX_AGE), by kind.",
 		}, []string{"kind"}),
 		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "email_send_duration_seconds",
 			Help:    "Time of one email attempt (render and SMTP), by kind.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"kind"}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "mail", Name: "suppressed_total",
+			Help: "Addresses put on the suppression list after a permanent rejection of the recipient.",
+		}),
+		senderBlocked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "mail", Name: "sender_blocked",
+			Help: "1 while the mail sender is blocked: the SMTP server refuses us, not the messages.",
+		}),
 		purgeRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "purge", Name: "runs_total",
 			Help: "Purge attempts of this instance, by outcome (busy and served: another instance had it).",
@@ -167,7 +177,7 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) (*Metrics, error) 
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.signups, m.confirmations, m.signIns, m.queueWait,
-		m.emailsSent, m.emailsRetried, m.emailsFailed, m.sendDuration, m.purgeRuns, m.purgeRows,
+		m.emailsSent, m.emailsRetried, m.emailsFailed, m.sendDuration, m.suppressed, m.senderBlocked, m.purgeRuns, m.purgeRows,
 		newScrapeCollector(cfg),
 	}
 	var errs []error
@@ -227,6 +237,18 @@ func (m *Metrics) Attempted(kind account.MailKind, outcome mail.Outcome, took ti
 	}
 	m.sendDuration.WithLabelValues(k).Observe(took.Seconds())
 }
+
+// Blocked implements mail.Observer.
+func (m *Metrics) Blocked(blocked bool, _ string) {
+	if blocked {
+		m.senderBlocked.Set(1)
+	} else {
+		m.senderBlocked.Set(0)
+	}
+}
+
+// Suppressed implements mail.Observer.
+func (m *Metrics) Suppressed() { m.suppressed.Inc() }
 
 // Ran implements purge.Observer. Rows count for real runs only, a failed
 // or interrupted one included: what its batches committed is gone.

@@ -180,11 +180,3 @@ func (c Config) validate() error {
 	}
 	return nil
 }
-
-// KeptThrough is the last whole day (UTC, at 00:00) that an account warned
-// at warnedAt is certain to be kept: a run deletes it only once warnedAt is
-// more than warning in the past, so every run until the end of that day,
-// whatever the schedule, leaves it. The dormancy warning names this date.
-func KeptThrough(warnedAt time.Time, warning time.Duration) time.Time {
-	return warnedAt.UTC().Add(warning - 24*time.Hour).Truncate(24 * time.Hour)
-}

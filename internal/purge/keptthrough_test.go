@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	domain "signup/internal/account"
 	"signup/internal/purge"
 )
 
@@ -28,7 +29,7 @@ func TestKeptThroughIsKept(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.warned.String(), func(t *testing.T) {
-			day := purge.KeptThrough(tc.warned, inactiveWarning)
+			day := domain.KeptThrough(tc.warned, inactiveWarning)
 			p, b := setup(t, purge.Config{})
 			a := confirmed(tc.warned.Add(-inactiveRetention))
 			a.warned = tc.warned

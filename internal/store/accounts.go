@@ -156,15 +156,33 @@ func (r *Accounts) AccountByEmail(ctx context.Context, email string) (account.Ac
 	return a, nil
 }
 
-// AccountByID returns an account by id.
-func (r *Accounts) AccountByID(ctx context.Context, id int64) (account.Account, error) {
-	a, err := scanAccount(r.db.pool.QueryRow(ctx,
-		`SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
-	if err != nil {
-		return a, fmt.Errorf("account by id: %w", accountErr(err))
+// CreateTokens implements account.TokenStore: it stores the hashes of
+// tokens minted for emails, in one statement.
+func (r *Accounts) CreateTokens(ctx context.Context, tokens []account.IssuedToken) error {
+	if len(tokens) == 0 {
+		return nil
 	}
-	return a, nil
+	var (
+		accounts         = make([]int64, len(tokens))
+		purposes         = make([]string, len(tokens))
+		hashes           = make([][]byte, len(tokens))
+		created, expires = make([]time.Time, len(tokens)), make([]time.Time, len(tokens))
+	)
+	for i, t := range tokens {
+		accounts[i], purposes[i], hashes[i] = t.AccountID, string(t.Purpose), t.Hash
+		created[i], expires[i] = t.CreatedAt, t.ExpiresAt
+	}
+	_, err := r.db.pool.Exec(ctx, `
+		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
+		SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[])`,
+		hashes, accounts, purposes, created, expires)
+	if err != nil {
+		return fmt.Errorf("create tokens: %w", accountErr(err))
+	}
+	return nil
 }
+
+var _ account.TokenStore = (*Accounts)(nil)
 
 // accountErr maps a missing row to the domain's ErrNotFound.
 func accountErr(err error) error {

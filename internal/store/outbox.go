@@ -11,8 +11,11 @@ import (
 	"signup/internal/account"
 )
 
-// Outbox is the durable side of the email queue: the sender leases due rows,
-// claims them one by one, and settles each as sent, to retry, or failed.
+// Outbox is the durable side of the email queue. The sender's sweep leases
+// due rows and the workers claim the rows the in-memory queue brought them;
+// either way a row is written once to take it (status 'sending', a lease,
+// an attempt counted) and once to settle it: sent (group-committed for
+// many rows at once), to retry, failed, suppressed, or given back.
 //
 // A row being worked on has status 'sending', a lease (lease_until) and an
 // owner (leased_by, the sender's instance id). Every settling write is
@@ -30,40 +33,71 @@ type Outbox struct{ db *DB }
 // Outbox returns the outbox repository over db.
 func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
 
-// OutboxMail is an outbox row claimed for sending, with what it takes to
-// address and render the email.
+// OutboxMail is an outbox row taken for sending, with what it takes to
+// address and write the email.
 type OutboxMail struct {
 	ID        int64
 	Kind      account.MailKind
 	AccountID int64
-	// Email is the account's address, the recipient.
+	// Email is the recipient: the account's address.
 	Email string
-	// Attempts counts this claim: 1 on the first try.
+	// Attempts counts this one: 1 on the first try.
 	Attempts  int
 	CreatedAt time.Time
 	// WarnedAt is when the account's dormancy warning was queued; zero if
 	// none is (any more).
 	WarnedAt time.Time
+	// LastError is the outcome of the last attempt that failed, if any.
+	LastError string
+	// Suppressed is true when the recipient is on the suppression list:
+	// nothing is to be sent to it.
+	Suppressed bool
 }
 
-// Lease takes up to limit due rows for instance until leaseUntil and returns
-// their ids, to be fed to the sender's channel. Due rows are pending ones
-// whose next attempt is at or before now, and rows whose lease is dead: it
-// expired before now (its holder stalled), or its holder's instance lock is
-// not held (the holder died). Rows locked by a concurrent Lease are
-// skipped, so instances never take the same row. Dead leases come first:
-// they are the oldest work.
-func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error) {
+// takeReturning is the RETURNING list of a statement that takes rows,
+// read by scanTaken; o is the outbox row, a its account.
+const takeReturning = `o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at,
+	coalesce(o.last_error, '') AS last_error_text,
+	EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.address = lower(a.email)) AS suppressed`
+
+func scanTaken(row pgx.CollectableRow) (OutboxMail, error) {
+	var (
+		m      OutboxMail
+		kind   string
+		warned *time.Time
+	)
+	err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned, &m.LastError, &m.Suppressed)
+	m.Kind = account.MailKind(kind)
+	if warned != nil {
+		m.WarnedAt = *warned
+	}
+	return m, err
+}
+
+// Lease takes up to limit due rows for instance until leaseUntil, counts an
+// attempt on each (the lease is the claim: the sender sends what it
+// returns without claiming it again) and returns them, oldest work first, to be fed to the
+// sender's queue. Due rows are pending ones whose next attempt is at or
+// before now, and rows whose lease is dead: it expired before now (its
+// holder stalled), or, when checkHolders is true, its holder's instance
+// lock is not held (the holder died; this reads pg_locks, so the sender
+// asks for it on its periodic sweeps, not on every one). Rows locked by a
+// concurrent Lease are skipped, so instances never take the same row.
+func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int, checkHolders bool) ([]OutboxMail, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
+	dead := `lease_until < $1`
+	if checkHolders {
+		dead = `(lease_until < $1 OR ` + holderDead + `)`
+	}
 	// Two arms, each served by its partial index; FOR UPDATE is not allowed
 	// with UNION, hence the CTEs. The dead arm reads every 'sending' row,
-	// which is only the work in flight, and pg_locks once.
+	// which is only the work in flight.
 	rows, err := o.db.pool.Query(ctx, `
 		WITH dead AS (
 			SELECT id, lease_until AS due_at FROM outbox o
-			WHERE status = 'sending' AND (lease_until < $1 OR `+holderDead+`)
+			WHERE status = 'sending' AND `+dead+`
 			ORDER BY lease_until
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED
@@ -77,49 +111,35 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 			(SELECT 0 AS arm, * FROM dead UNION ALL SELECT 1, * FROM due)
 			ORDER BY arm, due_at
 			LIMIT $4
-		), leased AS (
-			UPDATE outbox o SET status = 'sending', lease_until = $2, leased_by = $3
-			FROM picked WHERE o.id = picked.id
-			RETURNING o.id, picked.arm, picked.due_at
+		), taken AS (
+			UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, lease_until = $2, leased_by = $3
+			FROM picked, accounts a WHERE o.id = picked.id AND a.id = o.account_id
+			RETURNING picked.arm, picked.due_at, `+takeReturning+`
 		)
-		SELECT id FROM leased ORDER BY arm, due_at, id`, now, leaseUntil, instance, limit)
+		SELECT id, kind, account_id, email, attempts, created_at, warned_at, last_error_text, suppressed
+		FROM taken ORDER BY arm, due_at, id`, now, leaseUntil, instance, limit)
 	if err != nil {
 		return nil, fmt.Errorf("lease outbox rows: %w", interpret(err))
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ms, err := pgx.CollectRows(rows, scanTaken)
 	if err != nil {
 		return nil, fmt.Errorf("lease outbox rows: %w", interpret(err))
 	}
-	return ids, nil
+	return ms, nil
 }
 
-// Claim takes row id for sending by instance until leaseUntil and counts an
-// attempt. It succeeds when the row is pending and due, when its lease is
-// dead (expired, or its holder's instance lock is not held), or when
-// instance already holds it (a Lease took it for the channel). ok is false,
-// and nothing changes, when the row is leased by another live instance, was
-// settled already, is not due, or is gone.
-//
-// Claim cannot tell instance's Lease from instance's own earlier Claim: the
-// caller must not claim a row it is already sending.
-func (o *Outbox) Claim(ctx context.Context, id int64, instance string, now, leaseUntil time.Time) (OutboxMail, bool, error) {
-	ms, err := o.ClaimBatch(ctx, []int64{id}, instance, now, leaseUntil)
-	if err != nil {
-		return OutboxMail{}, false, err
-	}
-	if len(ms) == 0 {
-		return OutboxMail{}, false, nil
-	}
-	return ms[0], true, nil
-}
-
-// ClaimBatch is Claim for several rows in one statement: it claims those of
-// ids that Claim would, leaves the others untouched, and returns the claimed
-// rows in order of id.
-func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]OutboxMail, error) {
+// ClaimBatch takes those of rows ids that are free for instance until
+// leaseUntil, counts an attempt on each and returns them in order of id. A
+// row is free when it is pending and due, or its lease is dead (expired,
+// or its holder's instance lock is not held); with own, also when instance
+// holds it already (a Lease taken before the instance lock was lost and
+// found again). The caller must not claim a row it is already sending.
+func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time, own bool) ([]OutboxMail, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	// holderDead is only evaluated for rows another instance leased, which
+	// the in-memory queue rarely brings.
 	rows, err := o.db.pool.Query(ctx, `
 		WITH claimed AS (
 			UPDATE outbox o SET
@@ -127,117 +147,58 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 			FROM accounts a
 			WHERE o.id = ANY ($1) AND a.id = o.account_id
 			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
-			       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
-			RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at
+			       OR (o.status = 'sending' AND (($5 AND o.leased_by = $2) OR o.lease_until < $3 OR `+holderDead+`)))
+			RETURNING `+takeReturning+`
 		)
 		SELECT * FROM claimed ORDER BY id`,
-		ids, instance, now, leaseUntil)
+		ids, instance, now, leaseUntil, own)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
 	}
-	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMail, error) {
-		var (
-			m      OutboxMail
-			kind   string
-			warned *time.Time
-		)
-		err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
-		m.Kind = account.MailKind(kind)
-		if warned != nil {
-			m.WarnedAt = *warned
-		}
-		return m, err
-	})
+	ms, err := pgx.CollectRows(rows, scanTaken)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
 	}
 	return ms, nil
 }
 
-// CreateConfirmToken stores the hash of a confirmation token for accountID,
-// valid from now until expiresAt. The token itself is never stored.
-func (o *Outbox) CreateConfirmToken(ctx context.Context, accountID int64, hash []byte, now, expiresAt time.Time) error {
-	return o.CreateConfirmTokens(ctx, []ConfirmToken{{AccountID: accountID, Hash: hash}}, now, expiresAt)
-}
-
-// ConfirmToken is the hash of a confirmation token and the account it
-// confirms.
-type ConfirmToken struct {
-	AccountID int64
-	// Hash is the SHA-256 of the token (account.NewToken's hash).
-	Hash []byte
-}
-
-// CreateConfirmTokens stores several confirmation tokens' hashes in one
-// statement, each valid from now until expiresAt: all of them, or none.
-func (o *Outbox) CreateConfirmTokens(ctx context.Context, tokens []ConfirmToken, now, expiresAt time.Time) error {
-	if len(tokens) == 0 {
-		return nil
-	}
-	accounts := make([]int64, len(tokens))
-	hashes := make([][]byte, len(tokens))
-	for i, t := range tokens {
-		accounts[i], hashes[i] = t.AccountID, t.Hash
-	}
-	_, err := o.db.pool.Exec(ctx, `
-		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
-		SELECT t.hash, t.account_id, 'confirm', $3, $4
-		FROM unnest($1::bytea[], $2::bigint[]) AS t (hash, account_id)`, hashes, accounts, now, expiresAt)
-	if err != nil {
-		return fmt.Errorf("create confirmation tokens: %w", accountErr(err))
-	}
-	return nil
-}
-
-// ExtendLease moves the lease of those of ids that instance still holds to
-// leaseUntil and returns how many it moved. A sender working through a
-// batch calls it before its remaining time could run out.
+// ExtendLease moves the lease of every row instance holds to leaseUntil and
+// returns how many it moved: ids, or all of them when ids is nil. A sender
+// calls it for a batch that runs long, and for everything it holds while
+// it waits for a blocked server.
 func (o *Outbox) ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
 	tag, err := o.db.pool.Exec(ctx, `
 		UPDATE outbox SET lease_until = $3
-		WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2`, ids, instance, leaseUntil)
+		WHERE status = 'sending' AND leased_by = $2 AND ($1::bigint[] IS NULL OR id = ANY ($1))`, ids, instance, leaseUntil)
 	if err != nil {
 		return 0, fmt.Errorf("extend outbox leases: %w", interpret(err))
 	}
 	return tag.RowsAffected(), nil
 }
 
-// MarkSent settles row id as sent at now. ok is false when instance no
-// longer holds the row's lease.
-func (o *Outbox) MarkSent(ctx context.Context, id int64, instance string, now time.Time) (bool, error) {
-	settled, err := o.MarkSentBatch(ctx, []int64{id}, instance, now)
-	return len(settled) == 1, err
-}
-
-// MarkSentBatch is MarkSent for several rows in one statement. It returns
-// the ids it settled, in order: those of ids whose lease instance still
-// held.
-func (o *Outbox) MarkSentBatch(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error) {
+// MarkSent settles rows ids as sent at now, in one round trip. It returns
+// the ids it settled, in order: those whose lease instance still held.
+func (o *Outbox) MarkSent(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// One round trip, and a commit that does not wait for its WAL flush:
-	// only a crash of the database server itself can lose the mark, and
-	// then the rows are sent again, as at-least-once delivery allows. The
-	// sender marks rows while it sends the next ones; waiting for the disk
-	// here would only make the window of unmarked sent rows wider.
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit = off")
-	var settled []int64
-	b.Queue(`
+	// A commit that does not wait for its WAL flush: only a crash of the
+	// database server itself can lose the mark, and then the rows are sent
+	// again, as at-least-once delivery allows. The sender waits for the
+	// mark before it ends its next message; waiting for the disk here
+	// would only slow every worker down. set_config(…, true) is SET LOCAL
+	// inside the statement's own transaction: one statement, one round
+	// trip, a prepared plan.
+	rows, err := o.db.pool.Query(ctx, `
 		UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+		FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
 		WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2
-		RETURNING id`, ids, instance, now).Query(func(rows pgx.Rows) error {
-		var err error
-		settled, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	b.Queue("COMMIT")
-	if err := o.db.pool.SendBatch(ctx, b).Close(); err != nil {
+		RETURNING id`, ids, instance, now)
+	if err != nil {
+		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
+	}
+	settled, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
 		return nil, fmt.Errorf("mark outbox rows sent: %w", interpret(err))
 	}
 	slices.Sort(settled)
@@ -257,6 +218,25 @@ func (o *Outbox) Retry(ctx context.Context, id int64, instance string, next time
 	return tag.RowsAffected() == 1, nil
 }
 
+// Requeue gives back rows ids that instance took but could not attempt,
+// because the server, not the message, failed (the sender is blocked): they
+// are pending and due at now again, the attempt their taking counted is
+// taken back, and lastErr is kept when not empty. It returns how many rows
+// it gave back.
+func (o *Outbox) Requeue(ctx context.Context, ids []int64, instance string, now time.Time, lastErr string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := o.db.pool.Exec(ctx, `
+		UPDATE outbox SET status = 'pending', next_attempt_at = $3, attempts = greatest(attempts - 1, 0),
+			last_error = coalesce(nullif($4, ''), last_error), lease_until = NULL, leased_by = NULL
+		WHERE id = ANY ($1) AND status = 'sending' AND leased_by = $2`, ids, instance, now, lastErr)
+	if err != nil {
+		return 0, fmt.Errorf("requeue outbox rows: %w", interpret(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
 // MarkFailed settles row id as failed for good, keeping lastErr. ok is false
 // when instance no longer holds the row's lease.
 func (o *Outbox) MarkFailed(ctx context.Context, id int64, instance string, lastErr string) (bool, error) {
@@ -270,11 +250,13 @@ func (o *Outbox) MarkFailed(ctx context.Context, id int64, instance string, last
 }
 
 // Release gives back rows instance holds, making them pending and due at
-// now: ids, or every row it holds when ids is nil. A stopping sender calls it
-// for the work it could not finish. It returns how many rows it released.
+// now, with the attempt their taking counted taken back: ids, or every row
+// it holds when ids is nil. A stopping sender calls it for the work it
+// could not finish. It returns how many rows it released.
 func (o *Outbox) Release(ctx context.Context, instance string, ids []int64, now time.Time) (int64, error) {
 	tag, err := o.db.pool.Exec(ctx, `
-		UPDATE outbox SET status = 'pending', next_attempt_at = $3, lease_until = NULL, leased_by = NULL
+		UPDATE outbox SET status = 'pending', next_attempt_at = $3, attempts = greatest(attempts - 1, 0),
+			lease_until = NULL, leased_by = NULL
 		WHERE status = 'sending' AND leased_by = $1 AND ($2::bigint[] IS NULL OR id = ANY ($2))`,
 		instance, ids, now)
 	if err != nil {
@@ -285,7 +267,7 @@ func (o *Outbox) Release(ctx context.Context, instance string, ids []int64, now 
 
 // OutboxCounts is how many outbox rows are in each status.
 type OutboxCounts struct {
-	Pending, Sending, Sent, Failed int64
+	Pending, Sending, Sent, Failed, Suppressed int64
 }
 
 // Counts returns the number of outbox rows per status, for the status page.
@@ -295,8 +277,9 @@ func (o *Outbox) Counts(ctx context.Context) (OutboxCounts, error) {
 		SELECT count(*) FILTER (WHERE status = 'pending'),
 		       count(*) FILTER (WHERE status = 'sending'),
 		       count(*) FILTER (WHERE status = 'sent'),
-		       count(*) FILTER (WHERE status = 'failed')
-		FROM outbox`).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed)
+		       count(*) FILTER (WHERE status = 'failed'),
+		       count(*) FILTER (WHERE status = 'suppressed')
+		FROM outbox`).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed, &c.Suppressed)
 	if err != nil {
 		return c, fmt.Errorf("count outbox rows: %w", interpret(err))
 	}

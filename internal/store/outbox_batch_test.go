@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"signup/internal/store"
+	"signup/internal/account"
 	"signup/internal/store/storetest"
 )
 
@@ -29,7 +29,7 @@ func TestOutboxClaimBatch(t *testing.T) {
 
 	// Only the claimable rows are claimed, in order of id, whatever the
 	// order asked; the others are left as they were.
-	ms, err := ob.ClaimBatch(ctx, []int64{sent, b, theirs, notDue, a, 1 << 40}, "me", now, until)
+	ms, err := ob.ClaimBatch(ctx, []int64{sent, b, theirs, notDue, a, 1 << 40}, "me", now, until, false)
 	if err != nil {
 		t.Fatalf("claim batch: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestOutboxClaimBatch(t *testing.T) {
 			t.Errorf("another instance's row was touched: %+v", r)
 		}
 	}
-	if ms, err := ob.ClaimBatch(ctx, nil, "me", now, until); ms != nil || err != nil {
+	if ms, err := ob.ClaimBatch(ctx, nil, "me", now, until, false); ms != nil || err != nil {
 		t.Errorf("claim of no rows = %v, %v", ms, err)
 	}
 }
@@ -67,13 +67,13 @@ func TestOutboxMarkSentBatchNeedsTheLease(t *testing.T) {
 	mine1 := queued(t, db, "m1@example.test", now)
 	mine2 := queued(t, db, "m2@example.test", now)
 	lost := queued(t, db, "lost@example.test", now)
-	if ms, err := ob.ClaimBatch(ctx, []int64{mine1, mine2, lost}, "me", now, until); err != nil || len(ms) != 3 {
+	if ms, err := ob.ClaimBatch(ctx, []int64{mine1, mine2, lost}, "me", now, until, false); err != nil || len(ms) != 3 {
 		t.Fatalf("claim = %v, %v", ms, err)
 	}
 	// Another instance took one after our lease expired.
 	lease(t, db, lost, "other", until.Add(time.Minute))
 
-	settled, err := ob.MarkSentBatch(ctx, []int64{mine2, lost, mine1}, "me", now.Add(time.Second))
+	settled, err := ob.MarkSent(ctx, []int64{mine2, lost, mine1}, "me", now.Add(time.Second))
 	if err != nil {
 		t.Fatalf("mark sent: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestOutboxExtendLease(t *testing.T) {
 	until := now.Add(time.Minute)
 	mine := queued(t, db, "mine@example.test", now)
 	lost := queued(t, db, "lost@example.test", now)
-	if ms, err := ob.ClaimBatch(ctx, []int64{mine, lost}, "me", now, until); err != nil || len(ms) != 2 {
+	if ms, err := ob.ClaimBatch(ctx, []int64{mine, lost}, "me", now, until, false); err != nil || len(ms) != 2 {
 		t.Fatalf("claim = %v, %v", ms, err)
 	}
 	lease(t, db, lost, "other", until)
@@ -114,15 +114,16 @@ func TestOutboxExtendLease(t *testing.T) {
 	}
 }
 
-func TestOutboxConfirmTokensAllOrNone(t *testing.T) {
-	db, ob, now := outboxSetup(t)
+func TestCreateTokensAllOrNone(t *testing.T) {
+	db, _, now := outboxSetup(t)
 	ctx := t.Context()
 	a, _ := db.Accounts().Signup(ctx, "a@example.test", "hash", now)
 	b, _ := db.Accounts().Signup(ctx, "b@example.test", "hash", now)
 	ha, hb := sha256.Sum256([]byte("token a")), sha256.Sum256([]byte("token b"))
-	err := ob.CreateConfirmTokens(ctx, []store.ConfirmToken{
-		{AccountID: a.AccountID, Hash: ha[:]}, {AccountID: b.AccountID, Hash: hb[:]},
-	}, now, now.Add(time.Hour))
+	tok := func(id int64, h []byte) account.IssuedToken {
+		return account.IssuedToken{AccountID: id, Purpose: account.PurposeConfirm, Hash: h, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	err := db.Accounts().CreateTokens(ctx, []account.IssuedToken{tok(a.AccountID, ha[:]), tok(b.AccountID, hb[:])})
 	if err != nil {
 		t.Fatalf("create tokens: %v", err)
 	}
@@ -137,9 +138,7 @@ func TestOutboxConfirmTokensAllOrNone(t *testing.T) {
 
 	// A batch with one bad row (an account that is gone) stores nothing.
 	hc := sha256.Sum256([]byte("token c"))
-	err = ob.CreateConfirmTokens(ctx, []store.ConfirmToken{
-		{AccountID: a.AccountID, Hash: hc[:]}, {AccountID: 1 << 40, Hash: hb[:]},
-	}, now, now.Add(time.Hour))
+	err = db.Accounts().CreateTokens(ctx, []account.IssuedToken{tok(a.AccountID, hc[:]), tok(1<<40, hb[:])})
 	if err == nil {
 		t.Fatal("a batch with a missing account was stored")
 	}

@@ -100,7 +100,7 @@ func TestOutboxLease(t *testing.T) {
 	lease(t, db, dead, "other", now.Add(-time.Second))
 	lease(t, db, live, "other", now.Add(time.Second))
 
-	ids, err := ob.Lease(ctx, "me", now, now.Add(time.Minute), 10)
+	ids, err := leaseIDs(ob, ctx, "me", now, now.Add(time.Minute), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,19 +112,19 @@ func TestOutboxLease(t *testing.T) {
 		if r.Status != "sending" || r.LeasedBy == nil || *r.LeasedBy != "me" || r.LeaseUntil == nil || !r.LeaseUntil.Equal(now.Add(time.Minute)) {
 			t.Errorf("row %d after lease: %+v", id, r)
 		}
-		if r.Attempts != 0 {
-			t.Errorf("row %d: a lease counted an attempt: %d", id, r.Attempts)
+		if r.Attempts != 1 {
+			t.Errorf("row %d: the lease is the claim and counts one attempt, got %d", id, r.Attempts)
 		}
 	}
-	ids, err = ob.Lease(ctx, "me", now, now.Add(time.Minute), 10)
+	ids, err = leaseIDs(ob, ctx, "me", now, now.Add(time.Minute), 10)
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("second lease = %v, %v; want nothing", ids, err)
 	}
-	ids, err = ob.Lease(ctx, "me", now.Add(2*time.Minute), now.Add(3*time.Minute), 1)
+	ids, err = leaseIDs(ob, ctx, "me", now.Add(2*time.Minute), now.Add(3*time.Minute), 1)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("lease with limit 1 = %v, %v; want one row", ids, err)
 	}
-	if ids, err := ob.Lease(ctx, "me", now, now, 0); err != nil || ids != nil {
+	if ids, err := leaseIDs(ob, ctx, "me", now, now, 0); err != nil || ids != nil {
 		t.Fatalf("lease with limit 0 = %v, %v", ids, err)
 	}
 }
@@ -146,7 +146,7 @@ func TestOutboxLeaseConcurrentNeverOverlaps(t *testing.T) {
 		storetest.LockInstance(t, db, instance)
 		wg.Go(func() {
 			for {
-				ids, err := ob.Lease(context.Background(), instance, now, now.Add(time.Minute), 7)
+				ids, err := leaseIDs(ob, context.Background(), instance, now, now.Add(time.Minute), 7)
 				if err != nil {
 					errs <- err
 					return
@@ -183,36 +183,40 @@ func TestOutboxClaim(t *testing.T) {
 	storetest.LockInstance(t, db, "other")
 
 	id := queued(t, db, "Claim@Example.test", now)
-	m, ok, err := ob.Claim(ctx, id, "me", now, until)
+	m, ok, err := claim(ob, ctx, id, "me", now, until)
 	if err != nil || !ok {
 		t.Fatalf("claim a due pending row = %v, %v", ok, err)
 	}
 	if m.ID != id || m.Kind != account.MailConfirm || m.Email != "Claim@Example.test" || m.Attempts != 1 || !m.CreatedAt.Equal(now) || !m.WarnedAt.IsZero() {
 		t.Errorf("claimed %+v", m)
 	}
-	if _, ok, _ := ob.Claim(ctx, id, "other", now, until); ok {
+	if _, ok, _ := claim(ob, ctx, id, "other", now, until); ok {
 		t.Error("another instance claimed a row under a live lease")
 	}
-	// The sweep leased it for us, or we claim again after a crash of the
-	// worker: our own lease is ours to use.
-	if m, ok, err := ob.Claim(ctx, id, "me", now, until); err != nil || !ok || m.Attempts != 2 {
+	// A row we hold already came through the sweep, whose job sends it: a
+	// plain copy of its id does not claim it again; after a loss of the
+	// instance lock, a claim of our own rows does.
+	if m, ok, err := claim(ob, ctx, id, "me", now, until); err != nil || ok {
 		t.Errorf("claim of own lease = %+v, %v, %v", m, ok, err)
 	}
-	if m, ok, err := ob.Claim(ctx, id, "other", until.Add(time.Second), until.Add(time.Minute)); err != nil || !ok || m.Attempts != 3 {
+	if ms, err := ob.ClaimBatch(ctx, []int64{id}, "me", now, until, true); err != nil || len(ms) != 1 || ms[0].Attempts != 2 {
+		t.Errorf("claim of own lease, own = %+v, %v", ms, err)
+	}
+	if m, ok, err := claim(ob, ctx, id, "other", until.Add(time.Second), until.Add(time.Minute)); err != nil || !ok || m.Attempts != 3 {
 		t.Errorf("claim of an expired lease = %+v, %v, %v", m, ok, err)
 	}
-	if ok, err := ob.MarkSent(ctx, id, "other", now); err != nil || !ok {
+	if ok, err := markSent(ob, ctx, id, "other", now); err != nil || !ok {
 		t.Fatalf("mark sent = %v, %v", ok, err)
 	}
-	if _, ok, _ := ob.Claim(ctx, id, "other", now.Add(time.Hour), now.Add(2*time.Hour)); ok {
+	if _, ok, _ := claim(ob, ctx, id, "other", now.Add(time.Hour), now.Add(2*time.Hour)); ok {
 		t.Error("claimed a sent row")
 	}
 
 	notDue := queued(t, db, "later@example.test", now.Add(time.Hour))
-	if _, ok, _ := ob.Claim(ctx, notDue, "me", now, until); ok {
+	if _, ok, _ := claim(ob, ctx, notDue, "me", now, until); ok {
 		t.Error("claimed a row that is not due")
 	}
-	if _, ok, err := ob.Claim(ctx, 1<<40, "me", now, until); ok || err != nil {
+	if _, ok, err := claim(ob, ctx, 1<<40, "me", now, until); ok || err != nil {
 		t.Errorf("claim of a missing row = %v, %v", ok, err)
 	}
 }
@@ -222,12 +226,12 @@ func TestOutboxSettleNeedsTheLease(t *testing.T) {
 	ctx := t.Context()
 	until := now.Add(time.Minute)
 	id := queued(t, db, "settle@example.test", now)
-	if _, ok, err := ob.Claim(ctx, id, "me", now, until); !ok || err != nil {
+	if _, ok, err := claim(ob, ctx, id, "me", now, until); !ok || err != nil {
 		t.Fatalf("claim = %v, %v", ok, err)
 	}
 
 	// A stale worker of another instance cannot touch it.
-	if ok, err := ob.MarkSent(ctx, id, "stale", now); ok || err != nil {
+	if ok, err := markSent(ob, ctx, id, "stale", now); ok || err != nil {
 		t.Errorf("stale MarkSent = %v, %v", ok, err)
 	}
 	if ok, err := ob.Retry(ctx, id, "stale", now, "x"); ok || err != nil {
@@ -248,11 +252,11 @@ func TestOutboxSettleNeedsTheLease(t *testing.T) {
 	if r.Status != "pending" || !r.Next.Equal(next) || r.LeaseUntil != nil || r.LeasedBy != nil || r.LastError == nil || *r.LastError != "451 try later" {
 		t.Errorf("row after retry: %+v", r)
 	}
-	if ok, _ := ob.MarkSent(ctx, id, "me", now); ok {
+	if ok, _ := markSent(ob, ctx, id, "me", now); ok {
 		t.Error("marked a pending row sent")
 	}
 
-	if _, ok, err := ob.Claim(ctx, id, "me", next, next.Add(time.Minute)); !ok || err != nil {
+	if _, ok, err := claim(ob, ctx, id, "me", next, next.Add(time.Minute)); !ok || err != nil {
 		t.Fatalf("claim again = %v, %v", ok, err)
 	}
 	if ok, err := ob.MarkFailed(ctx, id, "me", "550 no such user"); !ok || err != nil {
@@ -264,10 +268,10 @@ func TestOutboxSettleNeedsTheLease(t *testing.T) {
 	}
 
 	sent := queued(t, db, "sent@example.test", now)
-	if _, ok, err := ob.Claim(ctx, sent, "me", now, until); !ok || err != nil {
+	if _, ok, err := claim(ob, ctx, sent, "me", now, until); !ok || err != nil {
 		t.Fatalf("claim = %v, %v", ok, err)
 	}
-	if ok, err := ob.MarkSent(ctx, sent, "me", next); !ok || err != nil {
+	if ok, err := markSent(ob, ctx, sent, "me", next); !ok || err != nil {
 		t.Fatalf("MarkSent = %v, %v", ok, err)
 	}
 	if r := readRow(t, db, sent); r.Status != "sent" || r.SentAt == nil || !r.SentAt.Equal(next) || r.LeaseUntil != nil {
@@ -283,10 +287,10 @@ func TestOutboxRelease(t *testing.T) {
 	a := queued(t, db, "a@example.test", now)
 	b := queued(t, db, "b@example.test", now)
 	c := queued(t, db, "c@example.test", now)
-	if ids, err := ob.Lease(ctx, "me", now, now.Add(time.Minute), 2); err != nil || len(ids) != 2 {
+	if ids, err := leaseIDs(ob, ctx, "me", now, now.Add(time.Minute), 2); err != nil || len(ids) != 2 {
 		t.Fatalf("lease = %v, %v", ids, err)
 	}
-	if ids, err := ob.Lease(ctx, "other", now, now.Add(time.Minute), 5); err != nil || !slices.Equal(ids, []int64{c}) {
+	if ids, err := leaseIDs(ob, ctx, "other", now, now.Add(time.Minute), 5); err != nil || !slices.Equal(ids, []int64{c}) {
 		t.Fatalf("lease = %v, %v", ids, err)
 	}
 
@@ -317,7 +321,7 @@ func TestOutboxRelease(t *testing.T) {
 }
 
 func TestOutboxConfirmToken(t *testing.T) {
-	db, ob, now := outboxSetup(t)
+	db, _, now := outboxSetup(t)
 	ctx := t.Context()
 	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now)
 	if err != nil {
@@ -327,7 +331,7 @@ func TestOutboxConfirmToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ob.CreateConfirmToken(ctx, res.AccountID, hash, now, now.Add(time.Hour)); err != nil {
+	if err := db.Accounts().CreateTokens(ctx, []account.IssuedToken{{AccountID: res.AccountID, Purpose: account.PurposeConfirm, Hash: hash, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
 	var stored []byte
@@ -368,14 +372,14 @@ func TestOutboxLeaseOfDeadHolder(t *testing.T) {
 	dies := queued(t, db, "dies@example.test", now)
 	lease(t, db, dies, "dies", far)
 
-	ids, err := ob.Lease(ctx, "me", now, mine, 10)
+	ids, err := leaseIDs(ob, ctx, "me", now, mine, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []int64{ghost, elsewhere}; !slices.Equal(ids, want) {
 		t.Fatalf("leased %v, want %v (not %d or %d, whose holders are alive)", ids, want, alive, dies)
 	}
-	if _, ok, err := ob.Claim(ctx, dies, "me", now, mine); ok || err != nil {
+	if _, ok, err := claim(ob, ctx, dies, "me", now, mine); ok || err != nil {
 		t.Fatalf("claim of a live holder's row = %v, %v", ok, err)
 	}
 
@@ -396,16 +400,16 @@ func TestOutboxLeaseOfDeadHolder(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	m, ok, err := ob.Claim(ctx, dies, "me", now, mine)
+	m, ok, err := claim(ob, ctx, dies, "me", now, mine)
 	if err != nil || !ok || m.Attempts != 1 {
 		t.Fatalf("claim of a dead holder's row = %+v, %v, %v", m, ok, err)
 	}
 	// The live holder's row goes when its lease expires: the holder is
 	// alive but stuck.
-	if ids, err := ob.Lease(ctx, "me", now, mine, 10); err != nil || len(ids) != 0 {
+	if ids, err := leaseIDs(ob, ctx, "me", now, mine, 10); err != nil || len(ids) != 0 {
 		t.Fatalf("lease = %v, %v; want nothing", ids, err)
 	}
-	if ids, err := ob.Lease(ctx, "me", far.Add(time.Second), far.Add(time.Minute), 10); err != nil || !slices.Equal(ids, []int64{alive}) {
+	if ids, err := leaseIDs(ob, ctx, "me", far.Add(time.Second), far.Add(time.Minute), 10); err != nil || !slices.Equal(ids, []int64{alive}) {
 		t.Fatalf("lease after expiry = %v, %v; want %d", ids, err, alive)
 	}
 }
@@ -464,4 +468,32 @@ func TestInstanceLock(t *testing.T) {
 	if _, err := down.Outbox().LockInstance(ctx, "web-1"); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("lock with the database down = %v, want ErrUnavailable", err)
 	}
+}
+
+// claim takes one row as ClaimBatch does.
+func claim(ob *store.Outbox, ctx context.Context, id int64, instance string, now, until time.Time) (store.OutboxMail, bool, error) {
+	ms, err := ob.ClaimBatch(ctx, []int64{id}, instance, now, until, false)
+	if err != nil || len(ms) == 0 {
+		return store.OutboxMail{}, false, err
+	}
+	return ms[0], true, nil
+}
+
+// markSent marks one row sent; ok is false when the lease was not ours.
+func markSent(ob *store.Outbox, ctx context.Context, id int64, instance string, now time.Time) (bool, error) {
+	settled, err := ob.MarkSent(ctx, []int64{id}, instance, now)
+	return len(settled) == 1, err
+}
+
+// leaseIDs leases as a periodic sweep does and returns the ids.
+func leaseIDs(ob *store.Outbox, ctx context.Context, instance string, now, until time.Time, limit int) ([]int64, error) {
+	ms, err := ob.Lease(ctx, instance, now, until, limit, true)
+	if ms == nil {
+		return nil, err
+	}
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	return ids, err
 }

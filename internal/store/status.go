@@ -21,7 +21,7 @@ const exactUpTo = 1000
 type OutboxStatusCounts struct {
 	OutboxCounts
 	// Estimated says which counts are estimates.
-	Estimated struct{ Pending, Sending, Sent, Failed bool }
+	Estimated struct{ Pending, Sending, Sent, Failed, Suppressed bool }
 }
 
 // StatusCounts counts outbox rows per status, cheaply at any size. Each
@@ -36,13 +36,14 @@ func (o *Outbox) StatusCounts(ctx context.Context) (OutboxStatusCounts, error) {
 		SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' LIMIT $1) x),
 		       (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'sending' LIMIT $1) x),
 		       (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'sent' LIMIT $1) x),
-		       (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'failed' LIMIT $1) x)`,
-		exactUpTo+1).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed)
+		       (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'failed' LIMIT $1) x),
+		       (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE status = 'suppressed' LIMIT $1) x)`,
+		exactUpTo+1).Scan(&c.Pending, &c.Sending, &c.Sent, &c.Failed, &c.Suppressed)
 	if err != nil {
 		return c, fmt.Errorf("count outbox rows: %w", interpret(err))
 	}
 	over := map[string]*int64{}
-	for status, n := range map[string]*int64{"pending": &c.Pending, "sending": &c.Sending, "sent": &c.Sent, "failed": &c.Failed} {
+	for status, n := range map[string]*int64{"pending": &c.Pending, "sending": &c.Sending, "sent": &c.Sent, "failed": &c.Failed, "suppressed": &c.Suppressed} {
 		if *n > exactUpTo {
 			over[status] = n
 		}
@@ -54,7 +55,7 @@ func (o *Outbox) StatusCounts(ctx context.Context) (OutboxStatusCounts, error) {
 	if err != nil {
 		return c, err
 	}
-	flags := map[string]*bool{"pending": &c.Estimated.Pending, "sending": &c.Estimated.Sending, "sent": &c.Estimated.Sent, "failed": &c.Estimated.Failed}
+	flags := map[string]*bool{"pending": &c.Estimated.Pending, "sending": &c.Estimated.Sending, "sent": &c.Estimated.Sent, "failed": &c.Estimated.Failed, "suppressed": &c.Estimated.Suppressed}
 	for status, n := range over {
 		e, ok := est[status]
 		if !ok {

@@ -1,9 +1,9 @@
-package mail
+package account
 
 import (
 	"testing"
+	"time"
 
-	"signup/internal/account"
 	"signup/web"
 )
 
@@ -22,18 +22,18 @@ func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
 	}
 	for _, data := range append(datas, datas[0]) {
 		for range 20 {
-			token, _, err := account.NewToken()
+			token, _, err := NewToken()
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, tok := range []string{token, "a%2Bb", "<&>"} {
-				got, err := r.renderToken(account.MailConfirm, data, prefix, tok)
+				got, err := r.renderToken(MailConfirm, data, prefix, tok)
 				if err != nil {
 					t.Fatal(err)
 				}
 				want := data
 				want.Link = prefix + tok
-				direct, err := r.render(account.MailConfirm, want)
+				direct, err := r.render(MailConfirm, want)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -41,6 +41,17 @@ func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
 					t.Fatalf("token %q, data %+v:\ncached:\n%+v\ntemplates:\n%+v", tok, data, got, direct)
 				}
 			}
+		}
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		24 * time.Hour: "24 hours", 48 * time.Hour: "2 days", 168 * time.Hour: "7 days", time.Hour: "1 hour",
+		90 * time.Minute: "90 minutes", time.Minute: "1 minute", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

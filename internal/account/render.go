@@ -1,4 +1,4 @@
-package mail
+package account
 
 import (
 	"bytes"
@@ -10,19 +10,14 @@ import (
 	"sync"
 	texttemplate "text/template"
 	"time"
-
-	"signup/internal/account"
 )
-
-// kinds are the emails the outbox holds; each has a .txt and a .html
-// template in web.Emails, both defining a "subject" block.
-var kinds = []account.MailKind{account.MailConfirm, account.MailSignupAttempt, account.MailInactiveWarning}
 
 // emailData is what the email templates see.
 type emailData struct {
 	// SiteURL is the site's home page.
 	SiteURL string
-	// Link is the confirmation link (confirm only).
+	// Link is the link that carries the email's token (kinds with a
+	// token only).
 	Link string
 	// ValidFor says how long Link works, "24 hours".
 	ValidFor string
@@ -30,53 +25,48 @@ type emailData struct {
 	LoginURL string
 	// DeleteAfter is the last day (UTC) a dormant account is certain to
 	// be kept, "8 January 2030": it may be deleted from the next day on
-	// (inactive_warning only; see purge.KeptThrough).
+	// (inactive_warning only; see KeptThrough).
 	DeleteAfter string
-}
-
-// rendered is an email's content.
-type rendered struct {
-	Subject, Text, HTML string
 }
 
 // renderer holds the parsed email templates.
 type renderer struct {
-	text map[account.MailKind]*texttemplate.Template
-	html map[account.MailKind]*htmltemplate.Template
+	text map[MailKind]*texttemplate.Template
+	html map[MailKind]*htmltemplate.Template
 
 	// placeholder stands for the token in renderToken's cached content:
 	// random, of a token's alphabet and length, so it is escaped as a
 	// token is (not at all) and appears nowhere else.
 	placeholder string
 	mu          sync.Mutex
-	withToken   map[account.MailKind]tokenContent
+	withToken   map[MailKind]tokenContent
 }
 
-// tokenContent is an email rendered with the placeholder for its token.
+// tokenContent is an email Email with the placeholder for its token.
 type tokenContent struct {
 	data emailData // with the placeholder in Link
-	out  rendered
+	out  Email
 }
 
 // newRenderer parses every kind's templates from fsys (web.Emails layout)
 // and renders each once with sample data, so a template that refers to a
 // missing field fails at start, not at the first email.
 func newRenderer(fsys fs.FS) (*renderer, error) {
-	placeholder, _, err := account.NewToken()
+	placeholder, _, err := NewToken()
 	if err != nil {
 		return nil, fmt.Errorf("placeholder token: %w", err)
 	}
 	r := &renderer{
-		text:        make(map[account.MailKind]*texttemplate.Template),
-		html:        make(map[account.MailKind]*htmltemplate.Template),
+		text:        make(map[MailKind]*texttemplate.Template),
+		html:        make(map[MailKind]*htmltemplate.Template),
 		placeholder: placeholder,
-		withToken:   make(map[account.MailKind]tokenContent),
+		withToken:   make(map[MailKind]tokenContent),
 	}
 	sample := emailData{
 		SiteURL: "https://example.com/", Link: "https://example.com/confirm?token=x", ValidFor: "24 hours",
 		LoginURL: "https://example.com/login", DeleteAfter: "1 January 2030",
 	}
-	for _, k := range kinds {
+	for k := range mailKinds {
 		base := "templates/email/" + string(k)
 		t, err := texttemplate.ParseFS(fsys, base+".txt")
 		if err != nil {
@@ -98,22 +88,22 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 }
 
 // render produces kind's subject, text and HTML for data.
-func (r *renderer) render(kind account.MailKind, data emailData) (rendered, error) {
+func (r *renderer) render(kind MailKind, data emailData) (Email, error) {
 	t, h := r.text[kind], r.html[kind]
 	if t == nil || h == nil {
-		return rendered{}, fmt.Errorf("render: no template for mail kind %q", kind)
+		return Email{}, fmt.Errorf("render: no template for mail kind %q", kind)
 	}
 	var subject, text, html bytes.Buffer
 	if err := t.ExecuteTemplate(&subject, "subject", data); err != nil {
-		return rendered{}, fmt.Errorf("render %s subject: %w", kind, err)
+		return Email{}, fmt.Errorf("render %s subject: %w", kind, err)
 	}
 	if err := t.Execute(&text, data); err != nil {
-		return rendered{}, fmt.Errorf("render %s text: %w", kind, err)
+		return Email{}, fmt.Errorf("render %s text: %w", kind, err)
 	}
 	if err := h.Execute(&html, data); err != nil {
-		return rendered{}, fmt.Errorf("render %s html: %w", kind, err)
+		return Email{}, fmt.Errorf("render %s html: %w", kind, err)
 	}
-	return rendered{Subject: oneLine(subject.String()), Text: text.String(), HTML: html.String()}, nil
+	return Email{Subject: oneLine(subject.String()), Text: text.String(), HTML: html.String()}, nil
 }
 
 // renderToken renders kind for data with Link set to linkPrefix+token. A
@@ -122,8 +112,8 @@ func (r *renderer) render(kind account.MailKind, data emailData) (rendered, erro
 // content with the placeholder replaced: a token (base64url) is written
 // as it is by every escaper of html/template and text/template, as is the
 // placeholder, so the result is the templates' own output. Anything else
-// (a token of other characters, new data) is rendered afresh.
-func (r *renderer) renderToken(kind account.MailKind, data emailData, linkPrefix, token string) (rendered, error) {
+// (a token of other characters, new data) is Email afresh.
+func (r *renderer) renderToken(kind MailKind, data emailData, linkPrefix, token string) (Email, error) {
 	if !plainToken(token) {
 		data.Link = linkPrefix + token
 		return r.render(kind, data)
@@ -135,14 +125,14 @@ func (r *renderer) renderToken(kind account.MailKind, data emailData, linkPrefix
 	if !ok || c.data != data {
 		out, err := r.render(kind, data)
 		if err != nil {
-			return rendered{}, err
+			return Email{}, err
 		}
 		c = tokenContent{data: data, out: out}
 		r.mu.Lock()
 		r.withToken[kind] = c
 		r.mu.Unlock()
 	}
-	return rendered{
+	return Email{
 		Subject: strings.ReplaceAll(c.out.Subject, r.placeholder, token),
 		Text:    strings.ReplaceAll(c.out.Text, r.placeholder, token),
 		HTML:    strings.ReplaceAll(c.out.HTML, r.placeholder, token),
