@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"signup/internal/hosted"
 )
 
 // gate is the sender's blocked state: closed while the server or our setup
@@ -91,6 +93,9 @@ func (s *Sender) block(e *replyError, rcpt string) {
 	}
 	s.log.Error("mail: sender blocked: the SMTP server refuses us, not the message; nothing is attempted until a probe gets through",
 		"smtp", s.cfg.SMTP.String(), "stage", e.stage.String(), "reply", e.reply())
+	// A fixed reason: the health probes are public, the server's reply
+	// is for the log and the dashboard.
+	s.health.Load().Report(hosted.Degraded, "the SMTP server refuses our mail")
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Blocked(true, e.reply())
 	}
@@ -138,6 +143,7 @@ func (s *Sender) probeLoop(ctx context.Context, r *run) {
 			if was, since := s.gate.reopen(); was {
 				s.log.Info("mail: sender unblocked: the SMTP server answers again", "smtp", s.cfg.SMTP.String(),
 					"blocked_for", s.cfg.Now().Sub(since).Round(time.Millisecond))
+				s.health.Load().Report(hosted.Healthy, "")
 				if s.cfg.Observer != nil {
 					s.cfg.Observer.Blocked(false, "")
 				}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"signup/internal/hosted"
 )
 
 // settleTimeout bounds the database write that records an attempt's
@@ -39,6 +41,9 @@ type Sender struct {
 	gate       *gate
 	level      atomic.Value // the TLS level of the last session, for the log
 	inflight   inflight
+	// health reports to the host: Degraded while blocked (nil outside a
+	// host, where reporting does nothing).
+	health atomic.Pointer[hosted.Reporter]
 
 	mu  sync.Mutex
 	run *run // nil while stopped
@@ -140,6 +145,7 @@ func (s *Sender) Start(ctx context.Context) error {
 	if s.run != nil {
 		return errors.New("mail sender already running")
 	}
+	s.health.Store(hosted.ReporterFrom(ctx))
 	lock, err := s.lockInstance(ctx)
 	if err != nil {
 		return fmt.Errorf("start mail sender: %w", err)
