@@ -162,6 +162,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Queue:           queue,
 		SMTP:            cfg.SMTP,
 		From:            cfg.MailFrom,
+		SiteName:        cfg.SiteName,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
 		RetryMin:        cfg.MailRetryMin,

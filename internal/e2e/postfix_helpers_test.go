@@ -33,8 +33,8 @@ type postfixRig struct {
 	env   map[string]string
 	web   *e2e.Process
 
-	mu sync.Mutex
-	db *pgx.Conn // the test's reading connection, opened on first use
+	mu sync.Mutex // guards db's opening
+	db *pgx.Conn  // the test's reading connection, opened on first use
 }
 
 // startWithPostfix runs bin against mx with env on top of the test's own
@@ -71,14 +71,15 @@ func (o outboxRow) String() string {
 	return s
 }
 
-// outbox reads every outbox row of the rig's database, oldest first.
-func (r *postfixRig) outbox(t *testing.T) []outboxRow {
+// query is the test's connection to the rig's database, for one query at
+// a time from the test's goroutine.
+func (r *postfixRig) query(t *testing.T) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.db == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, r.dbURL)
 		if err != nil {
 			t.Fatalf("connect to the test database: %v", err)
@@ -86,7 +87,15 @@ func (r *postfixRig) outbox(t *testing.T) []outboxRow {
 		r.db = conn
 		t.Cleanup(func() { conn.Close(context.Background()) })
 	}
-	rows, err := r.db.Query(ctx, `
+	return r.db
+}
+
+// outbox reads every outbox row of the rig's database, oldest first.
+func (r *postfixRig) outbox(t *testing.T) []outboxRow {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := r.query(t).Query(ctx, `
 		SELECT o.id, a.email, o.kind, o.status, o.attempts, coalesce(o.last_error, '')
 		FROM outbox o JOIN accounts a ON a.id = o.account_id ORDER BY o.id`)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"signup/internal/account"
 	"signup/internal/hosted"
@@ -54,6 +55,9 @@ type Config struct {
 	// From is the sender, MAIL_FROM: "no-reply@example.com" or
 	// "Example <no-reply@example.com>". Default "no-reply@localhost".
 	From string
+	// SiteName is the product's name (SITE_NAME) in the subject and body
+	// of every email. Default "Signup".
+	SiteName string
 	// BaseURL is the site's public URL (BASE_URL); links in email start
 	// with it and Message-IDs end with its host. Required, http or https.
 	BaseURL *url.URL
@@ -149,6 +153,7 @@ type Observer interface {
 // Defaults for zero Config fields.
 const (
 	DefaultFrom            = "no-reply@localhost"
+	DefaultSiteName        = "Signup"
 	DefaultTokenTTL        = 24 * time.Hour
 	DefaultInactiveWarning = 168 * time.Hour
 	DefaultWorkers         = 4
@@ -166,6 +171,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.From == "" {
 		c.From = DefaultFrom
+	}
+	if c.SiteName == "" {
+		c.SiteName = DefaultSiteName
 	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
@@ -235,6 +243,9 @@ func (c Config) validate() (*mail.Address, error) {
 	from, err := parseFrom(c.From)
 	if err != nil {
 		bad("From %w", err)
+	}
+	if strings.ContainsFunc(c.SiteName, unicode.IsControl) {
+		bad("SiteName must be one line of printable characters")
 	}
 	switch {
 	case c.BaseURL == nil:

@@ -20,6 +20,8 @@ var kinds = []account.MailKind{account.MailConfirm, account.MailSignupAttempt, a
 
 // emailData is what the email templates see.
 type emailData struct {
+	// SiteName is the product's name (SITE_NAME), in every subject and body.
+	SiteName string
 	// SiteURL is the site's home page.
 	SiteURL string
 	// Link is the confirmation link (confirm only).
@@ -40,8 +42,9 @@ type rendered struct {
 
 // renderer holds the parsed email templates.
 type renderer struct {
-	text map[account.MailKind]*texttemplate.Template
-	html map[account.MailKind]*htmltemplate.Template
+	text     map[account.MailKind]*texttemplate.Template
+	html     map[account.MailKind]*htmltemplate.Template
+	siteName string // every email's SiteName
 
 	// placeholder stands for the token in renderToken's cached content:
 	// random, of a token's alphabet and length, so it is escaped as a
@@ -59,8 +62,9 @@ type tokenContent struct {
 
 // newRenderer parses every kind's templates from fsys (web.Emails layout)
 // and renders each once with sample data, so a template that refers to a
-// missing field fails at start, not at the first email.
-func newRenderer(fsys fs.FS) (*renderer, error) {
+// missing field fails at start, not at the first email. Every email names
+// the product siteName.
+func newRenderer(fsys fs.FS, siteName string) (*renderer, error) {
 	placeholder, _, err := account.NewToken()
 	if err != nil {
 		return nil, fmt.Errorf("placeholder token: %w", err)
@@ -68,6 +72,7 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 	r := &renderer{
 		text:        make(map[account.MailKind]*texttemplate.Template),
 		html:        make(map[account.MailKind]*htmltemplate.Template),
+		siteName:    siteName,
 		placeholder: placeholder,
 		withToken:   make(map[account.MailKind]tokenContent),
 	}
@@ -98,6 +103,7 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 
 // render produces kind's subject, text and HTML for data.
 func (r *renderer) render(kind account.MailKind, data emailData) (rendered, error) {
+	data.SiteName = r.siteName
 	t, h := r.text[kind], r.html[kind]
 	if t == nil || h == nil {
 		return rendered{}, fmt.Errorf("render: no template for mail kind %q", kind)

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"strings"
 	"testing"
 
 	"signup/internal/account"
@@ -11,7 +12,7 @@ import (
 // templates make of the real link, for every token and when the other data
 // change.
 func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
-	r, err := newRenderer(web.Emails)
+	r, err := newRenderer(web.Emails, "Signup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +41,35 @@ func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
 				if got != direct {
 					t.Fatalf("token %q, data %+v:\ncached:\n%+v\ntemplates:\n%+v", tok, data, got, direct)
 				}
+			}
+		}
+	}
+}
+
+// Every email names the product in its subject, text and HTML, and none
+// says "confirm the address", which SpamAssassin's YOUR_DELIVERY_ADDRESS
+// rule scores as a shipping scam.
+func TestEveryEmailNamesTheSite(t *testing.T) {
+	const site = "Acme Widgets"
+	r, err := newRenderer(web.Emails, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := emailData{
+		SiteURL: "https://acme.example/", Link: "https://acme.example/confirm?token=x", ValidFor: "24 hours",
+		LoginURL: "https://acme.example/login", DeleteAfter: "9 January 2030",
+	}
+	for _, k := range kinds {
+		out, err := r.render(k, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for part, s := range map[string]string{"subject": out.Subject, "text": out.Text, "html": out.HTML} {
+			if !strings.Contains(s, site) {
+				t.Errorf("%s %s does not name %q:\n%s", k, part, site, s)
+			}
+			if strings.Contains(strings.ToLower(s), "confirm the address") {
+				t.Errorf("%s %s says \"confirm the address\"", k, part)
 			}
 		}
 	}

@@ -74,7 +74,7 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := newRenderer(web.Emails)
+	tmpl, err := newRenderer(web.Emails, cfg.SiteName)
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
