@@ -59,3 +59,6 @@ if $sudo postfix status >/dev/null 2>&1; then $sudo postfix stop >&2 || true; fi
 # The snakeoil certificate is made by ssl-cert's postinst; make it if an
 # earlier install skipped that.
 if [ ! -r /etc/ssl/certs/ssl-cert-snakeoil.pem ]; then $sudo make-ssl-cert generate-default-snakeoil >&2; fi
+if command -v ss >/dev/null 2>&1 && ss -ltnH 'sport = :25' | grep -q .; then
+  echo "ensure-postfix: warning: something listens on port 25; the tests do not need it" >&2
+fi

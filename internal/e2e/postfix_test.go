@@ -242,7 +242,7 @@ func TestPostfixOutage(t *testing.T) {
 		first = time.Since(restarted)
 		return nil
 	})
-	per := r.waitDelivered(t, 2*mailDeadline, emails...)
+	r.waitDelivered(t, 2*mailDeadline, emails...)
 	last := time.Since(restarted)
 	waitfor.Until(t, mailDeadline, func() error {
 		for _, o := range r.outbox(t) {
