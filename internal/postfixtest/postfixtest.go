@@ -10,6 +10,7 @@
 package postfixtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -191,10 +192,9 @@ func (s *Server) startFresh() error {
 		if err = os.WriteFile(filepath.Join(s.dir, "conf", "master.cf"), []byte(masterCF(s.Port)), 0o644); err != nil {
 			return err
 		}
-		if err = s.start(); err == nil || !strings.Contains(s.Log(), "Address already in use") {
+		if err = s.start(); !errors.Is(err, errPortTaken) {
 			return err
 		}
-		s.shutdown()
 	}
 	return err
 }
@@ -245,6 +245,9 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// errPortTaken says smtpd could not bind its port.
+var errPortTaken = errors.New("port taken")
+
 // start runs `postfix start` on the instance and waits until smtpd
 // accepts connections.
 func (s *Server) start() error {
@@ -254,6 +257,10 @@ func (s *Server) start() error {
 		return nil
 	}
 	if out, err := s.postfix("start"); err != nil {
+		// The master binds smtpd's port before `postfix start` returns.
+		if strings.Contains(s.Log(), fmt.Sprintf("bind 127.0.0.1 port %d: Address already in use", s.Port)) {
+			return fmt.Errorf("smtpd on 127.0.0.1:%d: %w", s.Port, errPortTaken)
+		}
 		return fmt.Errorf("postfix start: %v: %s", err, out)
 	}
 	s.running = true
