@@ -120,7 +120,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			from = a
 			return nil
 		}},
-		{"SITE_NAME", "Signup", "the product's name, in email subjects and bodies and the From display name", func(v string) error {
+		{"SITE_NAME", "Signup", "the product's name, in pages, email subjects and bodies and the From display name", func(v string) error {
 			v = strings.TrimSpace(v)
 			switch {
 			case v == "":

@@ -210,6 +210,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Accounts:       accounts,
 		Ready:          readiness(host, db),
 		BaseURL:        cfg.BaseURL,
+		SiteName:       cfg.SiteName,
 		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
 		RatePeriod:     rl.Period,
 		TrustedProxies: cfg.TrustedProxies,
