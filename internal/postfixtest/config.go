@@ -28,7 +28,6 @@ func mainCF(dir string, opts Options, uid, gid int, greylistPort int) string {
 	line("alias_maps =")
 	line("alias_database =")
 	line("biff = no")
-	line("smtputf8_enable = no")
 	line("virtual_mailbox_domains = %s", opts.Domain)
 	line("virtual_mailbox_base = %s/mail", dir)
 	if opts.Mailboxes == nil {

@@ -132,7 +132,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 // create lays out the instance's folders and the files that do not
 // depend on the port.
-func create(opts Options) (*Server, error) {
+func create(opts Options) (_ *Server, err error) {
 	pf, err := user.Lookup("postfix")
 	if err != nil {
 		return nil, fmt.Errorf("no postfix user (scripts/ensure-postfix.sh installs postfix): %w", err)
@@ -143,18 +143,23 @@ func create(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	s := &Server{dir: dir, opts: opts}
 	// Postfix's daemons run as the postfix user: they must reach the
 	// folder (MkdirTemp makes it private) and write the Maildir.
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err = os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
 	for _, sub := range []string{"conf", "log", "queue", "mail", "tls"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+		if err = os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.Chown(filepath.Join(dir, "mail"), uid, gid); err != nil {
+	if err = os.Chown(filepath.Join(dir, "mail"), uid, gid); err != nil {
 		return nil, err
 	}
 	if opts.TLS == TestCA {
@@ -163,7 +168,7 @@ func create(opts Options) (*Server, error) {
 		}
 	}
 	if opts.Mailboxes != nil {
-		if err := os.WriteFile(filepath.Join(dir, "conf", "mailboxes"), []byte(mailboxesMap(opts.Domain, opts.Mailboxes)), 0o644); err != nil {
+		if err = os.WriteFile(filepath.Join(dir, "conf", "mailboxes"), []byte(mailboxesMap(opts.Domain, opts.Mailboxes)), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +180,7 @@ func create(opts Options) (*Server, error) {
 	}
 	s.greylistPort = greylistPort
 	cf := mainCF(dir, opts, uid, gid, greylistPort)
-	if err := os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(cf), 0o644); err != nil {
+	if err = os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(cf), 0o644); err != nil {
 		return nil, err
 	}
 	return s, nil
