@@ -41,6 +41,7 @@ lint: vet staticcheck
 # tests of the others (and theirs its own): it runs next, on its own.
 unit:
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-postfix.sh
 	@url=$$(scripts/ensure-postgres.sh) && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -timeout 15m $$($(GO) list ./... | grep -v '/internal/faults$$')
 

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 
@@ -31,6 +33,7 @@ type config struct {
 	MailFrom             string
 	MailReturnPath       string
 	MailMaxAge           time.Duration
+	SiteName             string
 	HTTPAddr             string
 	OpsAddr              string
 	OpsHosts             []string
@@ -96,11 +99,15 @@ func (e *configError) Error() string { return strings.Join(e.problems, "\n") }
 // needs says which settings a subcommand requires.
 type needs struct{ smtp bool }
 
+// maxSiteName bounds SITE_NAME, which goes into every subject line.
+const maxSiteName = 64
+
 // loadConfig reads the environment, then flags of the same name
 // (--database-url for DATABASE_URL), which override it. Every problem is
 // reported, each on one line naming the variable.
 func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, stderr io.Writer) (*config, []string, error) {
 	c := &config{}
+	var from *mail.Address
 	settings := []setting{
 		{"DATABASE_URL", "", "PostgreSQL connection URL (required)", func(v string) error {
 			if v == "" {
@@ -167,7 +174,20 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			if err != nil {
 				return errors.New("is not an email address (for example Signup <no-reply@example.com>)")
 			}
-			c.MailFrom = a.String()
+			from = a
+			return nil
+		}},
+		{"SITE_NAME", "Signup", "the product's name, in pages, email subjects and bodies and the From display name", func(v string) error {
+			v = strings.TrimSpace(v)
+			switch {
+			case v == "":
+				return errors.New("is empty; want the product's name (for example Signup)")
+			case strings.ContainsFunc(v, unicode.IsControl):
+				return errors.New("must be one line of printable characters")
+			case utf8.RuneCountInString(v) > maxSiteName:
+				return fmt.Errorf("is longer than %d characters", maxSiteName)
+			}
+			c.SiteName = v
 			return nil
 		}},
 		{"HTTP_ADDR", ":8080", "address of the site", func(v string) error {
@@ -331,6 +351,11 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}
 	}
+	// The From display name is the product's unless MAIL_FROM has its own.
+	if from.Name == "" {
+		from.Name = c.SiteName
+	}
+	c.MailFrom = from.String()
 	return c, fs.Args(), nil
 }
 

@@ -41,6 +41,8 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad base", "BASE_URL", "example.com", "BASE_URL is not an absolute http(s) URL"},
 		{"bad addr", "HTTP_ADDR", "8080", `HTTP_ADDR is "8080"`},
 		{"bad from", "MAIL_FROM", "nobody", "MAIL_FROM is not an email address"},
+		{"site name on two lines", "SITE_NAME", "Acme\nWidgets", "SITE_NAME must be one line"},
+		{"site name too long", "SITE_NAME", strings.Repeat("x", 65), "SITE_NAME is longer than 64 characters"},
 		{"bad log", "LOG_FORMAT", "xml", "LOG_FORMAT is not text or json"},
 		{"negative stop delay", "STOP_DELAY", "-5s", "STOP_DELAY is not a duration of zero or more"},
 		{"bad request timeout", "REQUEST_TIMEOUT", "forever", "REQUEST_TIMEOUT is not a positive duration"},
@@ -96,7 +98,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	if cfg.HTTPAddr != "127.0.0.1:0" || cfg.PurgeSchedule != "@every 10m" || cfg.InactiveWarning != 7*24*time.Hour {
 		t.Errorf("flags did not override: %+v", cfg)
 	}
-	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.BaseURL.String() != "http://localhost:8080" || cfg.MailFrom != "<no-reply@localhost>" ||
+	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.BaseURL.String() != "http://localhost:8080" || cfg.MailFrom != `"Signup" <no-reply@localhost>` || cfg.SiteName != "Signup" ||
 		cfg.ShutdownTimeout != 30*time.Second || cfg.UnconfirmedRetention != 168*time.Hour || cfg.InactiveRetention != 8760*time.Hour ||
 		cfg.PurgeMaxShare != 0.5 || cfg.PurgeTZ.String() != "UTC" || cfg.MailRetryMin != 5*time.Second || cfg.MailRetryMax != time.Hour ||
 		cfg.RequestTimeout != 10*time.Second || cfg.StopDelay != 0 {
@@ -120,6 +122,25 @@ func TestSeveralProblemsOneLineEach(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("want 3 lines (DATABASE_URL, SMTP_URL, SHUTDOWN_TIMEOUT), got %q", lines)
+	}
+}
+
+// TestFromNamesTheSite: MAIL_FROM without a display name takes SITE_NAME's;
+// one with its own keeps it.
+func TestFromNamesTheSite(t *testing.T) {
+	for _, tc := range []struct{ from, site, want string }{
+		{"no-reply@acme.example", "Acme Widgets", `"Acme Widgets" <no-reply@acme.example>`},
+		{"Team <no-reply@acme.example>", "Acme Widgets", `"Team" <no-reply@acme.example>`},
+		{"", "", `"Signup" <no-reply@localhost>`},
+	} {
+		kv := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SMTP_URL": "smtp://localhost:25", "MAIL_FROM": tc.from, "SITE_NAME": tc.site}
+		cfg, _, err := loadConfig(newFlagSet(), nil, env(kv), needs{smtp: true}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MailFrom != tc.want {
+			t.Errorf("MAIL_FROM %q, SITE_NAME %q: From %s, want %s", tc.from, tc.site, cfg.MailFrom, tc.want)
+		}
 	}
 }
 

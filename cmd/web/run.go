@@ -175,6 +175,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	composer, err := account.NewComposer(account.ComposerConfig{
 		Templates:       web.Emails,
 		Tokens:          db.Accounts(),
+		SiteName:        cfg.SiteName,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
 	})
@@ -248,6 +249,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		Ready:          host.HealthHandler(hosted.TagReady),
 		Live:           host.HealthHandler(hosted.TagLive),
 		BaseURL:        cfg.BaseURL,
+		SiteName:       cfg.SiteName,
 		RateLimit:      map[bool]int{true: 0, false: rl.N}[rl.Off],
 		RatePeriod:     rl.Period,
 		TrustedProxies: cfg.TrustedProxies,

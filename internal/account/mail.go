@@ -102,6 +102,9 @@ type ComposerConfig struct {
 	// InactiveWarning is how long after the dormancy warning an account is
 	// deleted, to tell the date. Default 168h.
 	InactiveWarning time.Duration
+	// SiteName is the product's name (SITE_NAME), in the subject and body
+	// of every email. Default "Signup".
+	SiteName string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -131,10 +134,13 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Signup"
+	}
 	if cfg.InactiveWarning <= 0 {
 		cfg.InactiveWarning = 168 * time.Hour
 	}
-	tmpl, err := newRenderer(cfg.Templates)
+	tmpl, err := newRenderer(cfg.Templates, cfg.SiteName)
 	if err != nil {
 		return nil, fmt.Errorf("composer: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 // emailData is what the email templates see.
 type emailData struct {
+	// SiteName is the product's name (SITE_NAME), in every subject and body.
+	SiteName string
 	// SiteURL is the site's home page.
 	SiteURL string
 	// Link is the link that carries the email's token (kinds with a
@@ -31,8 +33,9 @@ type emailData struct {
 
 // renderer holds the parsed email templates.
 type renderer struct {
-	text map[MailKind]*texttemplate.Template
-	html map[MailKind]*htmltemplate.Template
+	text     map[MailKind]*texttemplate.Template
+	html     map[MailKind]*htmltemplate.Template
+	siteName string // every email's SiteName
 
 	// placeholder stands for the token in renderToken's cached content:
 	// random, of a token's alphabet and length, so it is escaped as a
@@ -50,8 +53,9 @@ type tokenContent struct {
 
 // newRenderer parses every kind's templates from fsys (web.Emails layout)
 // and renders each once with sample data, so a template that refers to a
-// missing field fails at start, not at the first email.
-func newRenderer(fsys fs.FS) (*renderer, error) {
+// missing field fails at start, not at the first email. Every email names
+// the product siteName.
+func newRenderer(fsys fs.FS, siteName string) (*renderer, error) {
 	placeholder, _, err := NewToken()
 	if err != nil {
 		return nil, fmt.Errorf("placeholder token: %w", err)
@@ -59,6 +63,7 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 	r := &renderer{
 		text:        make(map[MailKind]*texttemplate.Template),
 		html:        make(map[MailKind]*htmltemplate.Template),
+		siteName:    siteName,
 		placeholder: placeholder,
 		withToken:   make(map[MailKind]tokenContent),
 	}
@@ -89,6 +94,7 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 
 // render produces kind's subject, text and HTML for data.
 func (r *renderer) render(kind MailKind, data emailData) (Email, error) {
+	data.SiteName = r.siteName
 	t, h := r.text[kind], r.html[kind]
 	if t == nil || h == nil {
 		return Email{}, fmt.Errorf("render: no template for mail kind %q", kind)

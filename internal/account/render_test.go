@@ -1,6 +1,7 @@
 package account
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // templates make of the real link, for every token and when the other data
 // change.
 func TestRenderTokenIsTheTemplatesOutput(t *testing.T) {
-	r, err := newRenderer(web.Emails)
+	r, err := newRenderer(web.Emails, "Signup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,35 @@ func TestHumanDuration(t *testing.T) {
 	} {
 		if got := humanDuration(d); got != want {
 			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// Every email names the product in its subject, text and HTML, and none
+// says "confirm the address", which SpamAssassin's YOUR_DELIVERY_ADDRESS
+// rule scores as a shipping scam.
+func TestEveryEmailNamesTheSite(t *testing.T) {
+	const site = "Acme Widgets"
+	r, err := newRenderer(web.Emails, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := emailData{
+		SiteURL: "https://acme.example/", Link: "https://acme.example/confirm?token=x", ValidFor: "24 hours",
+		LoginURL: "https://acme.example/login", DeleteAfter: "9 January 2030",
+	}
+	for k := range mailKinds {
+		out, err := r.render(k, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for part, s := range map[string]string{"subject": out.Subject, "text": out.Text, "html": out.HTML} {
+			if !strings.Contains(s, site) {
+				t.Errorf("%s %s does not name %q:\n%s", k, part, site, s)
+			}
+			if strings.Contains(strings.ToLower(s), "confirm the address") {
+				t.Errorf("%s %s says \"confirm the address\"", k, part)
+			}
 		}
 	}
 }

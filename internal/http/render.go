@@ -36,7 +36,8 @@ type page struct {
 // templates holds each page parsed with the layout, once, at start.
 type templates map[string]*template.Template
 
-func parseTemplates() (templates, error) {
+// Every page may call siteName, the product's name (SiteConfig.SiteName).
+func parseTemplates(siteName string) (templates, error) {
 	names, err := fs.Glob(web.Pages, "templates/pages/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("list templates: %w", err)
@@ -52,7 +53,7 @@ func parseTemplates() (templates, error) {
 			}
 		}
 		files = append(files, name)
-		t, err := template.New("").ParseFS(web.Pages, files...)
+		t, err := template.New("").Funcs(template.FuncMap{"siteName": func() string { return siteName }}).ParseFS(web.Pages, files...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}

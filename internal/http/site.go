@@ -32,6 +32,9 @@ type SiteConfig struct {
 	Live http.Handler
 	// BaseURL is the public URL; https makes cookies Secure and __Host-.
 	BaseURL *url.URL
+	// SiteName is the product's name (SITE_NAME) in every page's title and
+	// header. Default "Signup".
+	SiteName string
 	// RateLimit allows Limit POSTs per Period per client IP and route, and
 	// per address; Limit 0 turns rate limits off.
 	RateLimit int
@@ -86,7 +89,10 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
-	tmpl, err := parseTemplates()
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Signup"
+	}
+	tmpl, err := parseTemplates(cfg.SiteName)
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}

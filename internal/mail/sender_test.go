@@ -46,7 +46,7 @@ func TestConfirmationIsSent(t *testing.T) {
 	if to := msg.Header.Get("To"); to != "<user0@example.test>" {
 		t.Errorf("To header = %q", to)
 	}
-	if msg.Subject != "Confirm your email address" {
+	if msg.Subject != "Confirm your email address for Signup" {
 		t.Errorf("subject = %q", msg.Subject)
 	}
 	date, err := msg.Header.Date()
@@ -158,7 +158,7 @@ func TestOtherKindsCarryNoToken(t *testing.T) {
 
 	b.waitMessages(t, 2)
 	attempt := b.smtp.MessagesTo("owner@example.test")
-	if len(attempt) != 1 || attempt[0].Subject != "Someone tried to sign up with your address" {
+	if len(attempt) != 1 || attempt[0].Subject != "Someone tried to sign up for Signup with your email address" {
 		t.Fatalf("signup attempt mail = %+v", attempt)
 	}
 	for _, l := range attempt[0].Links {
@@ -170,7 +170,7 @@ func TestOtherKindsCarryNoToken(t *testing.T) {
 		t.Errorf("signup attempt mail lacks the sign-in link %s:\n%s", want, attempt[0].Text)
 	}
 	warn := b.smtp.MessagesTo("dormant@example.test")
-	if len(warn) != 1 || warn[0].Subject != "Your account will be deleted soon" {
+	if len(warn) != 1 || warn[0].Subject != "Your Signup account will be deleted soon" {
 		t.Fatalf("dormancy warning = %+v", warn)
 	}
 	// Deleted by the first run after 8 March 12:00: 7 March is the last
