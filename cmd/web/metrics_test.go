@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"signup/internal/devmail"
 	"signup/internal/e2e"
 	"signup/internal/store/storetest"
+	"signup/internal/waitfor"
 )
 
 // metricFamilies is a parsed scrape.
@@ -224,17 +226,13 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 // it, so this polls, within a deadline.
 func waitMetric(t *testing.T, opsURL string, timeout time.Duration, name string, labels ...string) metricFamilies {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		m := scrape(t, opsURL)
-		if v, _ := m.value(name, labels...); v >= 1 {
-			return m
+	var m metricFamilies
+	waitfor.Until(t, timeout, func() error {
+		m = scrape(t, opsURL)
+		if v, _ := m.value(name, labels...); v < 1 {
+			return fmt.Errorf("%s%v is still %v", name, labels, v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v still 0 after %v", name, labels, timeout)
-		}
-		<-tick.C
-	}
+		return nil
+	})
+	return m
 }
