@@ -18,8 +18,11 @@ FUZZ_TARGETS := \
 .PHONY: run test vet staticcheck unit faults fuzz fuzz-short lint bench build postgres clean
 
 ## run: the whole app on http://localhost:8080, the dev inbox on http://localhost:8025
+# The binaries are built, then dev is exec'd (not `go run`): Ctrl-C then
+# reaches dev alone, which stops web gracefully and exits 0.
 run:
-	$(GO) run ./cmd/dev
+	@$(GO) build -o bin/ ./cmd/dev ./cmd/web
+	@exec bin/dev
 
 ## build: the web binary in bin/
 build:
