@@ -53,7 +53,10 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	// nothing here serves that mux, so its handlers are mounted by hand.
 	r.HandleFunc("/debug/pprof/", pprof.Index)
 	r.HandleFunc("/debug/pprof/*", pprof.Index) // heap, goroutine, allocs, block, mutex, threadcreate
-	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// Not cmdline: web takes its settings as flags too (--database-url),
+	// and the command line would show their secrets. Index answers 404
+	// for it, as for any unknown profile.
+	r.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
