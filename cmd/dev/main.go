@@ -35,6 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
+	fmt.Fprintln(os.Stdout, "dev: everything stopped")
 }
 
 // run sets up the stack, runs web until it exits, and returns nil when web
@@ -97,7 +98,7 @@ func run(signals <-chan os.Signal, getenv func(string) string, stdout, stderr io
 	watch.flush()
 	switch n := fwd.signalled(); {
 	case err == nil:
-		fmt.Fprintln(stdout, "dev: web stopped; everything stopped")
+		fmt.Fprintln(stdout, "dev: web stopped gracefully")
 		return nil
 	case n > 1:
 		return fmt.Errorf("web stopped at once on the second signal: %w", err)
