@@ -18,15 +18,30 @@ FUZZ_TARGETS := \
 .PHONY: run test vet staticcheck unit faults fuzz fuzz-short lint bench build postgres clean
 
 ## run: the whole app on http://localhost:8080, the dev inbox on http://localhost:8025
+# The binaries are built, then dev is exec'd (not `go run`): Ctrl-C then
+# reaches dev alone, which stops web gracefully and exits 0.
 run:
-	$(GO) run ./cmd/dev
+	@$(GO) build -o bin/ ./cmd/dev ./cmd/web
+	@exec bin/dev
 
 ## build: the web binary in bin/
 build:
 	$(GO) build -o bin/web ./cmd/web
 
-## test: vet, staticcheck, every test with the race detector, short fuzzing
-test: vet staticcheck unit faults fuzz-short
+# Each group runs even when one before it failed, so one failure hides
+# none of the others' results; the summary names what failed and the exit
+# status is non-zero.
+TEST_GROUPS := vet staticcheck unit faults fuzz-short
+
+## test: vet, staticcheck, every test with the race detector, the fault suite, short fuzzing
+test:
+	@failed=""; for g in $(TEST_GROUPS); do \
+		echo "== make $$g"; start=$$(date +%s); \
+		if $(MAKE) --no-print-directory $$g; then r=ok; else r=FAILED; failed="$$failed $$g"; fi; \
+		echo "== make $$g: $$r in $$(( $$(date +%s) - start ))s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed"; exit 1; fi; \
+	echo "make test: all passed"
 
 vet:
 	$(GO) vet ./...
@@ -50,13 +65,15 @@ faults:
 	@url=$$(scripts/ensure-postgres.sh) && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -timeout 15m -v ./internal/faults/
 
-# run-fuzz runs every target in FUZZ_TARGETS for $(1) each.
+# run-fuzz runs every target in FUZZ_TARGETS for $(1) each; a failing
+# target does not stop the others, and fails the whole at the end.
 define run-fuzz
-@url=$$(scripts/ensure-postgres.sh) && for t in $(FUZZ_TARGETS); do \
+@url=$$(scripts/ensure-postgres.sh) && failed="" && for t in $(FUZZ_TARGETS); do \
 	pkg=$${t%%:*}; name=$${t##*:}; \
 	echo "fuzz $$pkg $$name for $(1)"; \
-	TEST_DATABASE_URL="$$url" $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(1) $$pkg || exit 1; \
-done
+	TEST_DATABASE_URL="$$url" $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(1) $$pkg || failed="$$failed $$name"; \
+done; \
+if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 endef
 
 ## fuzz: each fuzz target for FUZZTIME (1m)

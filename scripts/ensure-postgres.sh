@@ -15,8 +15,7 @@ url="${TEST_DATABASE_URL:-$default_url}"
 answers() { psql "$1" -XAtqc 'select 1' >/dev/null 2>&1; }
 
 if ! command -v psql >/dev/null 2>&1; then
-  echo "ensure-postgres: psql is not installed; install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL" >&2
-  exit 1
+  scripts/install-postgres.sh
 fi
 
 if answers "$url"; then echo "$url"; exit 0; fi
@@ -30,11 +29,13 @@ if [ -z "${TEST_DATABASE_URL:-}" ] && command -v pg_ctlcluster >/dev/null 2>&1 &
   fi
 fi
 
-# A private cluster with the installed binaries.
+# A private cluster with the installed binaries (installed first when
+# they are missing).
+scripts/install-postgres.sh
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$bindir" ] && command -v pg_config >/dev/null 2>&1; then bindir=$(pg_config --bindir); fi
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
-  echo "ensure-postgres: no PostgreSQL answers at $url and no initdb was found; install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL" >&2
+  echo "ensure-postgres: no PostgreSQL answers at $url and no initdb was found; run scripts/install-postgres.sh or set TEST_DATABASE_URL" >&2
   exit 1
 fi
 dir="$PWD/.data/pg-test"

@@ -26,7 +26,7 @@ const (
 // database finds a PostgreSQL: the given URL, the local server (where it
 // makes a signup_dev database), or a private cluster under dataDir. It
 // returns the URL to use and a func that stops what it started.
-func database(ctx context.Context, given, dataDir string, log io.Writer) (string, func(), error) {
+func database(ctx context.Context, given, root, dataDir string, log io.Writer) (string, func(), error) {
 	nothing := func() {}
 	if given != "" {
 		if err := ping(ctx, given); err != nil {
@@ -39,6 +39,14 @@ func database(ctx context.Context, given, dataDir string, log io.Writer) (string
 		return u, nothing, err
 	}
 	fmt.Fprintln(log, "dev: no PostgreSQL on 127.0.0.1:5432; starting a private cluster in", filepath.Join(dataDir, "pg"))
+	if _, err := postgresBin(); err != nil {
+		// As make test installs Chromium: with the repository's script.
+		install := exec.CommandContext(ctx, filepath.Join(root, "scripts", "install-postgres.sh"))
+		install.Stdout, install.Stderr = log, log
+		if err := install.Run(); err != nil {
+			return "", nothing, fmt.Errorf("no PostgreSQL binaries, and installing them failed (%w): run scripts/install-postgres.sh, or set DATABASE_URL", err)
+		}
+	}
 	return privateCluster(ctx, filepath.Join(dataDir, "pg"), log)
 }
 
@@ -144,7 +152,7 @@ func postgresBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", errors.New("no PostgreSQL binaries found (install PostgreSQL: apt-get install postgresql), and nothing answers on 127.0.0.1:5432; or set DATABASE_URL")
+	return "", errors.New("no PostgreSQL binaries found and nothing answers on 127.0.0.1:5432: run scripts/install-postgres.sh, or set DATABASE_URL")
 }
 
 func redact(raw string) string {

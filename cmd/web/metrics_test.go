@@ -2,8 +2,7 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,7 +15,7 @@ import (
 
 	"signup/internal/devmail"
 	"signup/internal/e2e"
-	"signup/internal/store/storetest"
+	"signup/internal/waitfor"
 )
 
 // metricFamilies is a parsed scrape.
@@ -79,55 +78,19 @@ series:
 // actions, the email and the purger's start-up run must have moved.
 func TestMetricsAfterKnownActions(t *testing.T) {
 	start := time.Now()
-	smtp := devmail.New(devmail.Config{})
-	if err := smtp.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { smtp.Stop(context.Background()) })
-	cfg, _, err := loadConfig(newFlagSet(), nil, env(map[string]string{
-		"DATABASE_URL": storetest.URL(t),
-		"SMTP_URL":     smtp.SMTPURL(),
-		"HTTP_ADDR":    "127.0.0.1:0",
-		"OPS_ADDR":     "127.0.0.1:0",
-		"RATE_LIMIT":   "off",
-	}), needs{smtp: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	a, err := build(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.host.Run(context.Background()) }()
-	defer func() {
-		a.host.Stop()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
-		}
-	}()
-	select {
-	case <-a.host.Started():
-	case err := <-done:
-		t.Fatalf("app stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("app did not start")
-	}
-	site, opsURL := "http://"+a.site.Addr(), "http://"+a.ops.Addr()
+	r := startApp(t, nil, ranBefore(t))
+	site, opsURL, smtp := r.site, r.ops, r.smtp
 
-	// The purger catches up at start: on a fresh database the latest tick
-	// of its nightly schedule was never served. It runs in the background;
-	// its run is awaited through the metrics themselves.
-	waitMetric(t, opsURL, 30*time.Second, "signup_purge_runs_total", "outcome", "succeeded")
+	// The purger catches up at start: the database has a run from before
+	// the latest tick of its nightly schedule, and no run served that
+	// tick. It runs in the background; its run is awaited through the
+	// metrics themselves.
+	waitMetric(t, opsURL, time.Minute, "signup_purge_runs_total", "outcome", "succeeded")
 
 	c := e2e.NewClient()
 	const email, password = "metrics@example.com", "a long and unusual passphrase"
 	c.Signup(t, site, email)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	msgs, err := smtp.Wait(ctx, func(m []devmail.Message) bool { return len(m) == 1 })
 	if err != nil {
@@ -153,7 +116,7 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 
 	// The sender records the email as sent after the peer took it; the
 	// metric follows the database write.
-	m := waitMetric(t, opsURL, 10*time.Second, "signup_emails_sent_total", "kind", "confirm")
+	m := waitMetric(t, opsURL, time.Minute, "signup_emails_sent_total", "kind", "confirm")
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -226,17 +189,13 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 // it, so this polls, within a deadline.
 func waitMetric(t *testing.T, opsURL string, timeout time.Duration, name string, labels ...string) metricFamilies {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		m := scrape(t, opsURL)
-		if v, _ := m.value(name, labels...); v >= 1 {
-			return m
+	var m metricFamilies
+	waitfor.Until(t, timeout, func() error {
+		m = scrape(t, opsURL)
+		if v, _ := m.value(name, labels...); v < 1 {
+			return fmt.Errorf("%s%v is still %v", name, labels, v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v still 0 after %v", name, labels, timeout)
-		}
-		<-tick.C
-	}
+		return nil
+	})
+	return m
 }

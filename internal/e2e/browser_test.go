@@ -19,6 +19,7 @@ import (
 	"signup/internal/devmail"
 	"signup/internal/e2e"
 	"signup/internal/store/storetest"
+	"signup/internal/waitfor"
 )
 
 // outputDir is test-output/<name> at the repository root.
@@ -180,14 +181,20 @@ func TestBrowserFlow(t *testing.T) {
 	mail.FailNext(1, 550)
 	c.Signup(t, site, refused)
 	status := web.OpsURL(t)
-	waitFor(t, 30*time.Second, "the failure on the dashboard", func() bool {
+	waitfor.Until(t, time.Minute, func() error {
 		res, err := http.Get(status)
 		if err != nil {
-			return false
+			return fmt.Errorf("status dashboard: %w", err)
 		}
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return strings.Contains(string(b), refused)
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return fmt.Errorf("status dashboard: %w", err)
+		}
+		if !strings.Contains(string(b), refused) {
+			return fmt.Errorf("the dashboard does not show the failed email to %s", refused)
+		}
+		return nil
 	})
 	run("status dashboard",
 		chromedp.Navigate(status),

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"signup/internal/e2e"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
+	"signup/internal/waitfor"
 )
 
 // TestThreeInstances runs three processes on one database behind a
@@ -100,9 +100,15 @@ func TestThreeInstances(t *testing.T) {
 
 	// Every promise is kept, once; the outbox settles with nothing left.
 	waitMail(t, mail, accepted, 2*time.Minute)
-	waitFor(t, time.Minute, "the outbox to settle", func() bool {
+	waitfor.Until(t, time.Minute, func() error {
 		c, err := db.Outbox().Counts(t.Context())
-		return err == nil && c.Pending == 0 && c.Sending == 0
+		if err != nil {
+			return fmt.Errorf("count outbox rows: %w", err)
+		}
+		if c.Pending != 0 || c.Sending != 0 {
+			return fmt.Errorf("outbox not settled: %+v", c)
+		}
+		return nil
 	})
 	counts, err := db.Outbox().Counts(t.Context())
 	if err != nil {
@@ -137,12 +143,17 @@ func TestThreeInstances(t *testing.T) {
 
 	// The purge: let a few more ticks pass with two instances, then count
 	// the runs per tick since the load began.
-	waitFor(t, 30*time.Second, "three purge ticks served", func() bool {
+	waitfor.Until(t, time.Minute, func() error {
 		var served int
-		err := db.Pool().QueryRow(t.Context(), `
+		if err := db.Pool().QueryRow(t.Context(), `
 			SELECT count(DISTINCT scheduled) FROM purge_runs
-			WHERE scheduled >= $1 AND error IS NULL AND finished_at IS NOT NULL`, loadStart).Scan(&served)
-		return err == nil && served >= 3
+			WHERE scheduled >= $1 AND error IS NULL AND finished_at IS NOT NULL`, loadStart).Scan(&served); err != nil {
+			return fmt.Errorf("count purge runs: %w", err)
+		}
+		if served < 3 {
+			return fmt.Errorf("%d of 3 purge ticks served since the load began", served)
+		}
+		return nil
 	})
 	for _, p := range procs[:2] {
 		p.Cmd.Process.Signal(interrupt)
@@ -207,21 +218,4 @@ func countPerAddress(msgs []devmail.Message) map[string]int {
 		}
 	}
 	return per
-}
-
-// waitFor polls cond until it holds, failing after timeout. The state it
-// watches is in another process or the database, which only polling sees.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waited %v for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
 }

@@ -68,15 +68,16 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[int(float64(len(s)-1)*p)]
 }
 
-// TestSignupDoesNotWaitForSMTP: with the SMTP peer taking a second per
-// message, signups still answer fast, and every mail arrives later. It
-// runs alone in this package (not parallel): its figures are latencies.
-// No signup may take half of one SMTP delivery (a signup that waited for
-// the send could not); the p99 under load, against a synchronous send, is
-// make bench's slow-SMTP row.
+// TestSignupDoesNotWaitForSMTP: with the SMTP peer taking five seconds per
+// message, signups still answer, each in less time than one delivery
+// takes, and every mail arrives later. It runs alone in this package (not
+// parallel): its figures are latencies. The p99 under load, against a
+// synchronous send, is make bench's slow-SMTP row.
 func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	mail := startMail(t)
-	const latency = time.Second
+	// Long enough that a signup on a busy machine (half a second, a
+	// second at worst, most of it argon2id) stays well short of it.
+	const latency = 5 * time.Second
 	mail.SetFaults(devmail.Faults{Latency: latency})
 	p := e2e.Start(t, fastBinary, map[string]string{
 		"DATABASE_URL": storetest.URL(t), "SMTP_URL": mail.SMTPURL(), "RATE_LIMIT": "off",
@@ -94,14 +95,12 @@ func TestSignupDoesNotWaitForSMTP(t *testing.T) {
 	}
 	p50, max := percentile(took, 0.5), percentile(took, 1)
 	t.Logf("signup with SMTP at %v/message: p50 %v, max %v", latency, p50, max)
-	// Half the peer's latency: a signup that waited for SMTP takes at least
-	// the whole second. A tighter bound measured the machine's load instead
-	// (argon2 alone takes 100 ms on two busy cores); make bench's slow-SMTP
-	// row is where the p99 is measured against a synchronous send.
-	if max >= latency/2 {
+	// A signup that waited for SMTP takes at least the peer's latency; one
+	// that did not takes what the machine needs for the signup alone.
+	if max >= latency {
 		t.Errorf("a signup took %v with SMTP at %v/message: it waited for the send", max, latency)
 	}
-	waitMail(t, mail, emails, 60*time.Second)
+	waitMail(t, mail, emails, 3*time.Minute)
 }
 
 // TestNoMailLostWhenKilled: signups commit while SMTP is unreachable; the

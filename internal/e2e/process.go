@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"signup/internal/waitfor"
 )
 
 // Build compiles the web binary (with the race detector when race is true)
@@ -232,19 +234,16 @@ func (p *Process) Log() string {
 // watch another process become ready from outside, as a load balancer does.
 func WaitReady(t testing.TB, baseURL string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
-	for {
+	waitfor.Until(t, timeout, func() error {
 		res, err := client.Get(baseURL + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("%s not ready: %w", baseURL, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %v (last: %v)", baseURL, timeout, err)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s/readyz answers %d", baseURL, res.StatusCode)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"signup/internal/devmail"
 	"signup/internal/e2e"
 	appmail "signup/internal/mail"
+	"signup/internal/waitfor"
 )
 
 // probe is one signup's full answer.
@@ -48,21 +49,18 @@ func waitReadiness(t *testing.T, base string, want int, timeout time.Duration) t
 	t.Helper()
 	start := time.Now()
 	hc := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	waitfor.Until(t, timeout, func() error {
 		res, err := hc.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == want {
-				return time.Since(start)
-			}
+		if err != nil {
+			return fmt.Errorf("/readyz: %w", err)
 		}
-		if time.Since(start) > timeout {
-			t.Fatalf("/readyz did not answer %d within %v (last: %v)", want, timeout, err)
+		res.Body.Close()
+		if res.StatusCode != want {
+			return fmt.Errorf("/readyz answers %d, want %d", res.StatusCode, want)
 		}
-		<-tick.C
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // TestDatabaseRestart stops a private PostgreSQL under a steady signup load
@@ -93,7 +91,7 @@ func TestDatabaseRestart(t *testing.T) {
 	}
 
 	pg.stop()
-	notReady := waitReadiness(t, base, http.StatusServiceUnavailable, 10*time.Second)
+	notReady := waitReadiness(t, base, http.StatusServiceUnavailable, 30*time.Second)
 	// The database stays down while 20 signups are tried, 5 a second.
 	var during latencies
 	tick := time.NewTicker(200 * time.Millisecond)

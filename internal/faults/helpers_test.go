@@ -18,6 +18,7 @@ import (
 	"signup/internal/devmail"
 	"signup/internal/e2e"
 	"signup/internal/store"
+	"signup/internal/waitfor"
 )
 
 // password is what every signup of the suite uses.
@@ -212,19 +213,18 @@ func tableCounts(t *testing.T, db *store.DB) map[string]int64 {
 // row settling outside the process, so it polls.
 func waitOutboxSettled(t *testing.T, db *store.DB, timeout time.Duration) store.OutboxCounts {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c, err := db.Outbox().Counts(t.Context())
-		if err == nil && c.Pending == 0 && c.Sending == 0 {
-			return c
+	var c store.OutboxCounts
+	waitfor.Until(t, timeout, func() error {
+		var err error
+		if c, err = db.Outbox().Counts(t.Context()); err != nil {
+			return fmt.Errorf("count outbox rows: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox not settled within %v: %+v (%v)", timeout, c, err)
+		if c.Pending != 0 || c.Sending != 0 {
+			return fmt.Errorf("outbox not settled: %+v", c)
 		}
-		<-tick.C
-	}
+		return nil
+	})
+	return c
 }
 
 // latencies summarises request durations.

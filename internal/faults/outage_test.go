@@ -11,8 +11,10 @@ import (
 )
 
 // TestSMTPOutage: the SMTP peer refuses every connection for 30 s while
-// signups arrive at a steady rate. Signups keep answering fast (they never
-// wait for SMTP); once the peer is back, the backlog drains and every
+// signups arrive at a steady rate. Signups keep answering as fast as they
+// did with the peer up, measured just before at the same rate for as long
+// (they never wait for SMTP; the baseline is what this machine does now,
+// busy or not); once the peer is back, the backlog drains and every
 // confirmation arrives.
 func TestSMTPOutage(t *testing.T) {
 	t.Parallel()
@@ -28,23 +30,34 @@ func TestSMTPOutage(t *testing.T) {
 	e2e.WaitReady(t, p.URL(), 30*time.Second)
 	c := e2e.NewClient()
 
+	// The baseline runs as long as the outage, at the same rate: on a
+	// machine too busy to keep up with the rate, answers slow down as the
+	// backlog of requests grows, the longer the load lasts. Both phases
+	// start with no request in flight (pacedSignups waits for every
+	// answer).
+	baseline := pacedSignups(t.Context(), c, p.URL(), "baseline", rate, outage)
 	mail.SetFaults(devmail.Faults{Refuse: true})
+	received := mail.Received()
 	outs := pacedSignups(t.Context(), c, p.URL(), "outage", rate, outage)
-	during := mail.Received()
+	during := mail.Received() - received
 	mail.SetFaults(devmail.Faults{})
 	back := time.Now()
 
-	var took latencies
+	var took, before latencies
 	for _, o := range outs {
 		took = append(took, o.took)
 	}
+	for _, o := range baseline {
+		before = append(before, o.took)
+	}
 	db := openDB(t, dbURL)
 	ok := answered(outs)
-	want := union(ok, accountEmails(t, db))
-	d := waitConfirmations(t, mail, want, 60*time.Second)
+	want := union(ok, answered(baseline), accountEmails(t, db))
+	d := waitConfirmations(t, mail, want, 2*time.Minute)
 	drained := time.Since(back)
 	counts := waitOutboxSettled(t, db, 30*time.Second)
 
+	t.Logf("%d signups at %d/s with SMTP up, before: %s; answers %s", len(baseline), rate, before, tally(baseline))
 	t.Logf("%d signups at %d/s while SMTP refused connections for %v: %s; answers %s",
 		len(outs), rate, outage, took, tally(outs))
 	t.Logf("mail accepted during the outage: %d; after it: every confirmation in %v; lost %d, duplicates %d, SMTP connections %d; outbox %+v",
@@ -52,8 +65,13 @@ func TestSMTPOutage(t *testing.T) {
 	if len(ok) != len(outs) {
 		t.Errorf("%d of %d signups were not answered 303 during the outage (%s)", len(outs)-len(ok), len(outs), tally(outs))
 	}
-	if p99 := took.percentile(0.99); p99 > 500*time.Millisecond {
-		t.Errorf("signup p99 %v during the SMTP outage; signups must not wait for SMTP", p99)
+	// Twice the baseline's p99 (and at least 500 ms, as on an idle
+	// machine) leaves room for the machine's own ups and downs between
+	// the two measurements.
+	limit := max(500*time.Millisecond, 2*before.percentile(0.99))
+	if p99 := took.percentile(0.99); p99 > limit {
+		t.Errorf("signup p99 %v during the SMTP outage, against %v with the peer up just before (limit %v); signups must not wait for SMTP",
+			p99, before.percentile(0.99), limit)
 	}
 	if during != 0 {
 		t.Errorf("%d messages accepted by a peer that refused every connection", during)

@@ -53,8 +53,14 @@ func TestProxy(t *testing.T) {
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	if d := roundTrip(t, c, r); d > 100*time.Millisecond {
-		t.Errorf("round trip without latency took %v", d)
+	// The fastest of a few round trips: what the proxy adds, without the
+	// moments a busy machine does not schedule the test at all.
+	fastest := roundTrip(t, c, r)
+	for range 4 {
+		fastest = min(fastest, roundTrip(t, c, r))
+	}
+	if fastest > 100*time.Millisecond {
+		t.Errorf("the fastest of 5 round trips without latency took %v", fastest)
 	}
 	p.SetLatency(50 * time.Millisecond)
 	if d := roundTrip(t, c, r); d < 100*time.Millisecond {

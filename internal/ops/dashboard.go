@@ -155,7 +155,7 @@ type serviceRow struct {
 // purgeRow is one purge run on the page.
 type purgeRow struct {
 	purge.Report
-	Kind     string // scheduled, manual, dry run
+	Kind     string // purge.Report.Kind: scheduled, caught up, manual, dry run
 	Duration time.Duration
 	Running  bool
 	Counts   []categoryCount
@@ -256,13 +256,7 @@ func (d *Dashboard) gather(ctx context.Context) status {
 	runs, err := d.cfg.Purges.LastRuns(ctx, purgeRunsShown)
 	st.RunsErr = logErr("list purge runs", err)
 	for _, r := range runs {
-		row := purgeRow{Report: r, Kind: "scheduled", Running: r.FinishedAt.IsZero()}
-		switch {
-		case r.DryRun:
-			row.Kind = "dry run"
-		case r.Scheduled.IsZero():
-			row.Kind = "manual"
-		}
+		row := purgeRow{Report: r, Kind: r.Kind(), Running: r.FinishedAt.IsZero()}
 		if !row.Running {
 			row.Duration = r.FinishedAt.Sub(r.StartedAt)
 		}

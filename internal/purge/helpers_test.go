@@ -3,6 +3,7 @@ package purge_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,15 +259,39 @@ func (b *bundle) accountExists(t *testing.T, id int64) bool {
 	return b.exists(t, "accounts", "id", id)
 }
 
-// runs returns the recorded runs, oldest first.
-func (b *bundle) runs(t *testing.T) []purge.Report {
+// historyInstance is the instance of the run ranBefore records.
+const historyInstance = "history"
+
+// ranBefore records a manual run a week before t0: the purge ran on this
+// database before today's tick, so a start at t0 catches that tick up (on a
+// fresh database it would be from before the first start, and not missed).
+// runs leaves it out.
+func (b *bundle) ranBefore(t *testing.T) {
 	t.Helper()
-	runs, err := b.db.Purges().LastRuns(t.Context(), 100)
+	at := t0.Add(-7 * day)
+	rep := purge.Report{Instance: historyInstance, StartedAt: at}
+	id, err := b.db.Purges().StartRun(t.Context(), rep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
-		runs[i], runs[j] = runs[j], runs[i]
+	rep.ID, rep.FinishedAt = id, at.Add(time.Second)
+	if err := b.db.Purges().FinishRun(t.Context(), rep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runs returns the recorded runs, oldest first, but for ranBefore's.
+func (b *bundle) runs(t *testing.T) []purge.Report {
+	t.Helper()
+	all, err := b.db.Purges().LastRuns(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []purge.Report
+	for _, r := range slices.Backward(all) {
+		if r.Instance != historyInstance {
+			runs = append(runs, r)
+		}
 	}
 	return runs
 }

@@ -36,6 +36,7 @@ func (r recorder) next(t *testing.T) observed {
 func TestObserverHearsEveryOutcome(t *testing.T) {
 	rec := make(recorder, 10)
 	p, b := setup(t, purge.Config{Observer: rec, BatchSize: 10})
+	b.ranBefore(t)
 	b.addAccounts(t, 5, 20)
 
 	runOnce(t, p, purge.Options{})

@@ -50,7 +50,9 @@ func New(cfg Config) (*Purger, error) {
 }
 
 // Start starts the schedule. A run missed while no instance was up (the
-// latest tick has no successful run) is caught up at once.
+// latest tick has no successful run, and the purge ran on this database
+// before it) is caught up at once; a tick from before the first start is
+// not a missed run.
 func (p *Purger) Start(ctx context.Context) error { return p.svc.Start(ctx) }
 
 // Stop stops the schedule, interrupting a run in progress between batches;
@@ -69,15 +71,32 @@ func (p *Purger) NextRun() time.Time { return p.sched.Next(p.cfg.Now()) }
 // LastRuns returns the n most recent runs of any instance, newest first, for
 // the status page.
 func (p *Purger) LastRuns(ctx context.Context, n int) ([]Report, error) {
-	return p.cfg.Store.LastRuns(ctx, n)
+	runs, err := p.cfg.Store.LastRuns(ctx, n)
+	for i := range runs {
+		// So that Kind names the tick as the schedule does.
+		if !runs[i].Scheduled.IsZero() {
+			runs[i].Scheduled = runs[i].Scheduled.In(p.cfg.Location)
+		}
+	}
+	return runs, err
 }
 
 // loop runs the schedule until ctx ends.
 func (p *Purger) loop(ctx context.Context) error {
-	// Catch up: the latest tick, if no run served it (runTick checks).
+	// Catch up: the latest tick, if the purge ran on this database before
+	// it and no run served it (runTick checks).
 	tick := p.sched.Last(p.cfg.Now())
 	if !tick.IsZero() {
-		p.runTick(ctx, tick)
+		switch missed, err := p.missed(ctx, tick); {
+		case err != nil:
+			p.log.Warn("purge catch-up: cannot tell whether a run was missed; catching up", "tick", tick, "err", err)
+			p.runTick(ctx, tick, caughtUp(tick))
+		case missed:
+			p.runTick(ctx, tick, caughtUp(tick))
+		default:
+			p.log.Info("purge: no run to catch up; the last tick came before the first start on this database",
+				"tick", tick, "next", p.sched.Next(tick))
+		}
 	}
 	for {
 		from := tick
@@ -96,7 +115,11 @@ func (p *Purger) loop(ctx context.Context) error {
 		// Ticks that passed while a run or the host was busy are served by
 		// one run, for the latest.
 		tick = p.sched.Last(p.cfg.Now())
-		p.runTick(ctx, tick)
+		why := "scheduled"
+		if p.cfg.Now().Sub(tick) > lateAfter {
+			why = caughtUp(tick)
+		}
+		p.runTick(ctx, tick, why)
 	}
 }
 
@@ -118,10 +141,11 @@ func (p *Purger) waitUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-// runTick runs the purge for a schedule tick and logs the outcome; a failed
-// run does not stop the schedule, but two in a row make the purger report
-// itself Unhealthy to its host, until a run succeeds.
-func (p *Purger) runTick(ctx context.Context, tick time.Time) {
+// runTick runs the purge for a schedule tick and logs the outcome and why
+// it ran ("scheduled", or a catch-up); a failed run does not stop the
+// schedule, but two in a row make the purger report itself Unhealthy to its
+// host, until a run succeeds.
+func (p *Purger) runTick(ctx context.Context, tick time.Time, why string) {
 	rep, err := p.run(ctx, Options{}, tick)
 	p.reportHealth(hosted.ReporterFrom(ctx), err)
 	switch {
@@ -130,11 +154,11 @@ func (p *Purger) runTick(ctx context.Context, tick time.Time) {
 	case errors.Is(err, ErrBusy):
 		p.log.Info("purge tick skipped: another purge is running", "tick", tick)
 	case errors.Is(err, ErrInterrupted):
-		p.log.Warn("purge run interrupted", "tick", tick, "run", rep.ID, "counts", rep.Counts)
+		p.log.Warn("purge run interrupted", "tick", tick, "why", why, "run", rep.ID, "counts", rep.Counts)
 	case err != nil:
-		p.log.Error("purge run failed", "tick", tick, "run", rep.ID, "counts", rep.Counts, "err", err)
+		p.log.Error("purge run failed", "tick", tick, "why", why, "run", rep.ID, "counts", rep.Counts, "err", err)
 	default:
-		p.log.Info("purge run finished", "tick", tick, "run", rep.ID, "counts", rep.Counts,
+		p.log.Info("purge run finished", "tick", tick, "why", why, "run", rep.ID, "counts", rep.Counts,
 			"duration", rep.FinishedAt.Sub(rep.StartedAt))
 	}
 }

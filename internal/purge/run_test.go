@@ -184,6 +184,7 @@ func TestPanicEscalatesToTheHost(t *testing.T) {
 			panic("bug")
 		}
 	}})
+	b.ranBefore(t)
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,7 @@ func start(t *testing.T, p *purge.Purger) {
 // A tick missed while no instance ran is caught up at start.
 func TestMissedRunCaughtUpAtStart(t *testing.T) {
 	p, b := setup(t, purge.Config{})
+	b.ranBefore(t)
 	b.addAccounts(t, 3, 10)
 	start(t, p)
 	b.clock.WaitWaiters(t, 1)
@@ -104,11 +105,37 @@ func TestMissedRunCaughtUpAtStart(t *testing.T) {
 		runs[0].Counts.Unconfirmed != 3 || runs[0].Error != "" {
 		t.Fatalf("runs %+v, want one for today's 03:00 tick", runs)
 	}
+	if got, want := runs[0].Kind(), "caught up: the 03:00 run was missed"; got != want {
+		t.Errorf("the catch-up run is described as %q, want %q", got, want)
+	}
+}
+
+// On a fresh database the latest tick came before the first start: it is
+// not a missed run, and the first run is the next tick's, on time.
+func TestFirstStartCatchesNothingUp(t *testing.T) {
+	p, b := setup(t, purge.Config{})
+	b.addAccounts(t, 3, 10)
+	start(t, p)
+	b.clock.WaitWaiters(t, 1)
+	if runs := b.runs(t); len(runs) != 0 {
+		t.Fatalf("runs %+v at the first start, want none", runs)
+	}
+
+	b.clock.AdvanceTo(p.NextRun())
+	b.clock.WaitWaiters(t, 1)
+	runs := b.runs(t)
+	if len(runs) != 1 || !runs[0].Scheduled.Equal(time.Date(2030, 1, 3, 3, 0, 0, 0, time.UTC)) || runs[0].Counts.Unconfirmed != 3 {
+		t.Fatalf("runs %+v, want one for tomorrow's 03:00 tick", runs)
+	}
+	if got := runs[0].Kind(); got != "scheduled" {
+		t.Errorf("the run on its tick is described as %q, want scheduled", got)
+	}
 }
 
 // A tick already served is not run again at start.
 func TestServedTickNotRerunAtStart(t *testing.T) {
 	p, b := setup(t, purge.Config{})
+	b.ranBefore(t)
 	tick := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
 	served := purge.Report{Instance: "other", Scheduled: tick, StartedAt: tick}
 	id, err := b.db.Purges().StartRun(t.Context(), served)
@@ -144,6 +171,7 @@ func TestTwoInstancesRunOncePerTick(t *testing.T) {
 	t.Cleanup(other.Close)
 	second := newPurger(t, b, other, purge.Config{Instance: "two", BatchSize: 2})
 
+	b.ranBefore(t)
 	b.addAccounts(t, 5, 20)
 	start(t, first)
 	start(t, second)
@@ -181,6 +209,7 @@ func TestStopMidRunThenRestartFinishes(t *testing.T) {
 			<-ctx.Done() // hold the run until the host stops
 		}
 	}})
+	b.ranBefore(t)
 	b.addAccounts(t, 25, 75)
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -208,6 +237,7 @@ func TestStopMidRunThenRestartFinishes(t *testing.T) {
 // A run that fails does not stop the schedule: the next tick retries.
 func TestFailedRunDoesNotStopTheSchedule(t *testing.T) {
 	p, b := setup(t, purge.Config{})
+	b.ranBefore(t)
 	b.addAccounts(t, 150, 10) // trips the safety limit
 	start(t, p)
 	b.clock.WaitWaiters(t, 1)
