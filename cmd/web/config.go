@@ -38,6 +38,7 @@ type config struct {
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
 	RequestTimeout       time.Duration
+	HashQueueWait        time.Duration
 	StartTimeout         time.Duration
 	LogFormat            string
 }
@@ -185,6 +186,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			return nil
 		}},
 		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
+		{"HASH_QUEUE_WAIT", "30s", "the longest expected wait for a password-hashing turn; a signup or sign-in that would wait longer gets 503 at once", durationInto(&c.HashQueueWait)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
 		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {

@@ -1,0 +1,223 @@
+package account
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A burst of signups is a queue, not an outage: a hash that finds every
+// slot taken waits its turn in arrival order, however long the request's
+// own deadline is, as long as the wait it can expect is one a person
+// would sit through. A hash that would wait longer is refused at once
+// with a BusyError saying when to come back, rather than after waiting.
+//
+// The expected wait is the queue ahead of it in rounds of the hasher's
+// concurrency, times the time a hash has been taking lately (a moving
+// average of the hashes that ran, wall clock, so a machine busy with other
+// work counts as a slower one).
+
+// DefaultMaxWait is how long a hash may expect to wait for its turn before
+// it is refused: well within what a browser waits for an answer (minutes)
+// and what a person waits for a form (tens of seconds).
+const DefaultMaxWait = 30 * time.Second
+
+// BusyError is returned instead of a hash when the hashes already waiting
+// would make this one wait longer than the Hasher's maximum wait. Nothing
+// was done; the caller should answer at once and ask to retry later.
+type BusyError struct {
+	// RetryAfter is the wait this hash could expect: by then the queue
+	// ahead of it will have gone through.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("account: too many passwords waiting to be hashed (expected wait %v)", e.RetryAfter.Round(time.Millisecond))
+}
+
+// HasherOption changes how a Hasher queues hashes.
+type HasherOption func(*turnQueue)
+
+// WithMaxWait sets the longest expected wait for a turn a hash accepts
+// (DefaultMaxWait by default); 0 or less means no limit.
+func WithMaxWait(d time.Duration) HasherOption {
+	return func(q *turnQueue) { q.maxWait = d }
+}
+
+// WithClock sets the clock hashes are timed with (time.Now by default).
+func WithClock(now func() time.Time) HasherOption {
+	return func(q *turnQueue) { q.now = now }
+}
+
+type turnWaitKey struct{}
+
+// WithTurnWait returns ctx carrying f, which a Hasher calls when a hash
+// must wait for its turn; f returns the function it calls when the wait
+// ends. The HTTP layer uses it to leave that wait out of a request's
+// deadline: a queued signup is not a slow one.
+func WithTurnWait(ctx context.Context, f func() (resume func())) context.Context {
+	return context.WithValue(ctx, turnWaitKey{}, f)
+}
+
+// turnQueue lets at most slots hashes run at once and queues the others
+// in arrival order.
+type turnQueue struct {
+	slots   int
+	maxWait time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	running int
+	waiting list.List // of *turn, oldest first
+	// cost is the moving average of how long a hash takes, wall clock;
+	// timed is set once a hash has been timed.
+	cost       time.Duration
+	timed      bool
+	maxRunning int
+}
+
+// turn is a hash waiting in the queue; granted is closed when it may run.
+type turn struct {
+	granted chan struct{}
+	// given is set, under the queue's lock, when the turn is handed over.
+	given bool
+}
+
+// newTurnQueue returns a queue for slots concurrent hashes, each expected
+// to take cost until the first one has been timed.
+func newTurnQueue(slots int, cost time.Duration, opts ...HasherOption) *turnQueue {
+	q := &turnQueue{slots: slots, maxWait: DefaultMaxWait, now: time.Now, cost: cost}
+	for _, o := range opts {
+		o(q)
+	}
+	return q
+}
+
+// expectedWait is how long a hash arriving now would wait for its turn.
+// Call with mu held.
+func (q *turnQueue) expectedWait() time.Duration {
+	if q.running < q.slots && q.waiting.Len() == 0 {
+		return 0
+	}
+	// It starts once the waiting ones ahead of it and one running hash
+	// have finished, slots at a time.
+	rounds := (q.waiting.Len() + q.slots) / q.slots
+	return time.Duration(rounds) * q.cost
+}
+
+// take waits for a turn and returns the function that gives it back. It
+// fails at once with a *BusyError when the expected wait is over the
+// maximum, and with ctx's error if ctx ends while waiting.
+func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	if q.running < q.slots && q.waiting.Len() == 0 {
+		q.start()
+		q.mu.Unlock()
+		return q.finisher(), nil
+	}
+	if wait := q.expectedWait(); q.maxWait > 0 && wait > q.maxWait {
+		q.mu.Unlock()
+		return nil, &BusyError{RetryAfter: wait}
+	}
+	t := &turn{granted: make(chan struct{})}
+	elem := q.waiting.PushBack(t)
+	q.mu.Unlock()
+
+	if f, ok := ctx.Value(turnWaitKey{}).(func() func()); ok {
+		resume := f()
+		defer resume()
+	}
+	select {
+	case <-t.granted:
+		return q.finisher(), nil
+	case <-ctx.Done():
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if t.given {
+			// Granted as ctx ended: pass the turn on rather than lose it.
+			q.handOver()
+		} else {
+			q.waiting.Remove(elem)
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// start counts a hash as running. Call with mu held.
+func (q *turnQueue) start() {
+	q.running++
+	q.maxRunning = max(q.maxRunning, q.running)
+}
+
+// finisher returns the function that ends a running hash: it times it and
+// gives its slot to the oldest waiting hash.
+func (q *turnQueue) finisher() func() {
+	began := q.now()
+	return func() {
+		took := q.now().Sub(began)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.timed {
+			q.cost += (took - q.cost) / 8
+		} else {
+			q.cost, q.timed = took, true
+		}
+		q.handOver()
+	}
+}
+
+// handOver gives a slot that has become free to the oldest waiting hash,
+// or frees it. Call with mu held.
+func (q *turnQueue) handOver() {
+	if front := q.waiting.Front(); front != nil {
+		t := q.waiting.Remove(front).(*turn)
+		t.given = true
+		close(t.granted)
+		return
+	}
+	q.running--
+}
+
+// inFlight and peak report how many hashes run now and the most that ran
+// at once.
+func (q *turnQueue) inFlight() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.running
+}
+
+func (q *turnQueue) peak() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.maxRunning
+}
+
+// run calls f while holding a turn.
+func (h *Hasher) run(ctx context.Context, f func()) error {
+	done, err := h.turns.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	f()
+	return nil
+}
+
+// InFlight returns how many hashes are running now.
+func (h *Hasher) InFlight() int { return h.turns.inFlight() }
+
+// MaxInFlight returns the most hashes that have run at once since h was
+// made. It never exceeds the concurrency given to NewHasher.
+func (h *Hasher) MaxInFlight() int { return h.turns.peak() }
+
+// seedCost is what a hash with p is expected to take until one has been
+// timed: about 0.6 µs per KiB and pass on a current server core (19 MiB,
+// two passes: some 23 ms). The first hash timed replaces it.
+func seedCost(p Params) time.Duration {
+	return time.Duration(p.Memory) * time.Duration(p.Time) * 600 * time.Nanosecond
+}
