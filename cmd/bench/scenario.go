@@ -104,6 +104,8 @@ func scenarios(sz sizes) []*scenario {
 		signupThroughput(sz),
 		slowSMTPLatency(sz),
 		backlogDrain(sz),
+		drainVersusRiver(sz),
+		drainPGCPU(sz),
 		purgeDuration(sz),
 		purgeLatency(sz),
 		signupPage(sz),
