@@ -32,12 +32,36 @@ func TestBurstOutlastingTheRequestTimeoutIsAnswered(t *testing.T) {
 		o.requestTimeout = timeout
 		o.hasherOpts = []account.HasherOption{account.WithMaxWait(time.Hour)}
 	})
+	// A loaded machine may have timed the calibration hash slow: a burst
+	// that went through within the timeout is grown and sent again.
+	total := 0
+	for attempt := 0; ; attempt++ {
+		took := sendBurst(t, b, n, total)
+		total += n
+		if took > timeout {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the burst of %d took %v, no longer than REQUEST_TIMEOUT (%v): it did not test the queue", n, took, timeout)
+		}
+		n *= 2
+	}
+	if got := b.count(t, `SELECT count(*) FROM accounts`); got != total {
+		t.Errorf("accounts: %d, want %d", got, total)
+	}
+}
+
+// sendBurst sends n signups at once, numbered from first, expects every
+// one answered 303, and returns how long the burst took.
+func sendBurst(t *testing.T, b *bundle, n, first int) time.Duration {
+	t.Helper()
 	var wg sync.WaitGroup
 	statuses := make(chan int, n)
 	start := time.Now()
 	for i := range n {
 		wg.Go(func() {
-			res := b.post(t, b.client(t), "/signup", url.Values{"email": {fmt.Sprintf("burst-%d@example.com", i)}, "password": {password}})
+			email := fmt.Sprintf("burst-%d@example.com", first+i)
+			res := b.post(t, b.client(t), "/signup", url.Values{"email": {email}, "password": {password}})
 			statuses <- res.status
 		})
 	}
@@ -51,10 +75,5 @@ func TestBurstOutlastingTheRequestTimeoutIsAnswered(t *testing.T) {
 	if counts[http.StatusSeeOther] != n {
 		t.Fatalf("statuses %v, want all %d signups answered 303", counts, n)
 	}
-	if took <= timeout {
-		t.Fatalf("the burst of %d took %v, no longer than REQUEST_TIMEOUT (%v): it did not test the queue", n, took, timeout)
-	}
-	if got := b.count(t, `SELECT count(*) FROM accounts`); got != n {
-		t.Errorf("accounts: %d, want %d", got, n)
-	}
+	return took
 }

@@ -14,16 +14,22 @@ import (
 // what would wait too long (see account.BusyError). Past the budget the
 // context ends with context.DeadlineExceeded, as context.WithTimeout's
 // does.
+//
+// The timer and the cancellable context behind it are made when something
+// first asks whether the request is done (the database, the hasher); a
+// request that never waits on anything, such as a blank form, pays for
+// neither.
 type requestDeadline struct {
 	parent context.Context
-	inner  context.Context // ends with the parent or the budget
-	cancel context.CancelCauseFunc
+	budget time.Duration
 
 	mu     sync.Mutex
-	timer  *time.Timer
-	left   time.Duration // budget left, kept up to date while paused
-	since  time.Time     // when the timer was last (re)started
+	since  time.Time     // when the clock last (re)started
+	used   time.Duration // budget used before since
 	paused int
+	inner  context.Context // ends with the parent or the budget; nil until needed
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
 }
 
 // withRequestDeadline returns a context that ends after budget, not
@@ -34,23 +40,53 @@ func withRequestDeadline(parent context.Context, budget time.Duration) (context.
 }
 
 func newRequestDeadline(parent context.Context, budget time.Duration) *requestDeadline {
-	inner, cancel := context.WithCancelCause(parent)
-	d := &requestDeadline{parent: parent, inner: inner, cancel: cancel, left: budget, since: time.Now()}
-	d.timer = time.AfterFunc(budget, func() { cancel(context.DeadlineExceeded) })
-	return d
+	return &requestDeadline{parent: parent, budget: budget, since: time.Now()}
+}
+
+// started returns the inner context, making it and its timer if needed.
+// Call with mu held.
+func (d *requestDeadline) started() context.Context {
+	if d.inner == nil {
+		d.inner, d.cancel = context.WithCancelCause(d.parent)
+		if d.paused == 0 {
+			d.arm(d.budget - d.used - time.Since(d.since))
+		}
+	}
+	return d.inner
+}
+
+// arm (re)starts the timer for what is left of the budget. Call with mu
+// held, the inner context made.
+func (d *requestDeadline) arm(left time.Duration) {
+	left = max(left, 0)
+	if d.timer == nil {
+		cancel := d.cancel
+		d.timer = time.AfterFunc(left, func() { cancel(context.DeadlineExceeded) })
+		return
+	}
+	d.timer.Reset(left)
 }
 
 // release stops the clock and ends the context.
 func (d *requestDeadline) release() {
-	d.timer.Stop()
-	d.cancel(context.Canceled)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	if d.cancel != nil {
+		d.cancel(context.Canceled)
+	}
 }
 
 // pause stops the budget's clock until the returned function is called.
 func (d *requestDeadline) pause() (resume func()) {
 	d.mu.Lock()
-	if d.paused == 0 && d.timer.Stop() {
-		d.left -= time.Since(d.since)
+	if d.paused == 0 {
+		d.used += time.Since(d.since)
+		if d.timer != nil {
+			d.timer.Stop()
+		}
 	}
 	d.paused++
 	d.mu.Unlock()
@@ -58,9 +94,11 @@ func (d *requestDeadline) pause() (resume func()) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.paused--
-		if d.paused == 0 && d.inner.Err() == nil {
+		if d.paused == 0 {
 			d.since = time.Now()
-			d.timer.Reset(max(d.left, 0))
+			if d.inner != nil && d.inner.Err() == nil {
+				d.arm(d.budget - d.used)
+			}
 		}
 	}
 }
@@ -69,13 +107,20 @@ func (d *requestDeadline) pause() (resume func()) {
 func (d *requestDeadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done is closed when the parent ends or the budget runs out.
-func (d *requestDeadline) Done() <-chan struct{} { return d.inner.Done() }
+func (d *requestDeadline) Done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.started().Done()
+}
 
 // Err is context.DeadlineExceeded once the budget has run out, else the
 // parent's error.
 func (d *requestDeadline) Err() error {
-	err := d.inner.Err()
-	if err != nil && context.Cause(d.inner) == context.DeadlineExceeded {
+	d.mu.Lock()
+	inner := d.started()
+	d.mu.Unlock()
+	err := inner.Err()
+	if err != nil && context.Cause(inner) == context.DeadlineExceeded {
 		return context.DeadlineExceeded
 	}
 	return err
@@ -89,5 +134,7 @@ func (d *requestDeadline) Value(key any) any { return d.parent.Value(key) }
 // AfterFunc lets contexts derived from this one follow it without a
 // goroutine each.
 func (d *requestDeadline) AfterFunc(f func()) (stop func() bool) {
-	return context.AfterFunc(d.inner, f)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return context.AfterFunc(d.started(), f)
 }
