@@ -10,8 +10,8 @@ func TestRestFollowsTheBatchesCost(t *testing.T) {
 		pause, took, want time.Duration
 	}{
 		{0, 0, 0},
-		{0, 300 * time.Millisecond, 150 * time.Millisecond}, // works two thirds of the time
-		{0, 2 * time.Second, time.Second},                   // a slowed batch rests longer
+		{0, 300 * time.Millisecond, 100 * time.Millisecond}, // works three quarters of the time
+		{0, 3 * time.Second, time.Second},                   // a slowed batch rests longer
 		{time.Second, 300 * time.Millisecond, time.Second},  // a configured Pause is the floor
 	} {
 		p := &Purger{cfg: Config{Pause: tc.pause}}
