@@ -15,6 +15,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	apphttp "signup/internal/http"
 	appmail "signup/internal/mail"
 )
 
@@ -186,7 +187,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			return nil
 		}},
 		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
-		{"HASH_QUEUE_WAIT", "30s", "the longest expected wait for a password-hashing turn; a signup or sign-in that would wait longer gets 503 at once", durationInto(&c.HashQueueWait)},
+		{"HASH_QUEUE_WAIT", "15s", "the longest expected wait for a password-hashing turn; a signup or sign-in that would wait longer gets 503 at once", durationInto(&c.HashQueueWait)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
 		{"START_TIMEOUT", "15s", "how long each service may take to start", durationInto(&c.StartTimeout)},
 		{"LOG_FORMAT", "", "text or json (default: text on a terminal, else json)", func(v string) error {
@@ -223,6 +224,13 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 	}
 	if c.MailRetryMin > c.MailRetryMax && c.MailRetryMax > 0 {
 		problems = append(problems, "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX")
+	}
+	// A signup may wait for its hashing turn and then work for up to
+	// REQUEST_TIMEOUT: all of it must end before the server gives up on
+	// the response, or the person gets a cut connection instead of a page.
+	if c.HashQueueWait+c.RequestTimeout >= apphttp.DefaultWriteTimeout && c.HashQueueWait > 0 && c.RequestTimeout > 0 {
+		problems = append(problems, fmt.Sprintf("HASH_QUEUE_WAIT plus REQUEST_TIMEOUT must be under %v, the longest a response may take",
+			apphttp.DefaultWriteTimeout))
 	}
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}

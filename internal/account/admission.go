@@ -21,8 +21,10 @@ import (
 
 // DefaultMaxWait is how long a hash may expect to wait for its turn before
 // it is refused: well within what a browser waits for an answer (minutes)
-// and what a person waits for a form (tens of seconds).
-const DefaultMaxWait = 30 * time.Second
+// and what a person waits for a form (tens of seconds), and short enough
+// that the wait and the request's own work end before a server's usual
+// 30 s bound on a response.
+const DefaultMaxWait = 15 * time.Second
 
 // BusyError is returned instead of a hash when the hashes already waiting
 // would make this one wait longer than the Hasher's maximum wait. Nothing
