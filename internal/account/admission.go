@@ -80,11 +80,15 @@ type turnQueue struct {
 	maxRunning int
 }
 
-// turn is a hash waiting in the queue; granted is closed when it may run.
+// turn is a hash waiting in the queue; granted is closed when it may run,
+// or when it is shed (busy set).
 type turn struct {
 	granted chan struct{}
-	// given is set, under the queue's lock, when the turn is handed over.
+	arrived time.Time
+	// given is set, under the queue's lock, when the turn is handed over;
+	// busy when the hash is shed instead.
 	given bool
+	busy  *BusyError
 }
 
 // newTurnQueue returns a queue for slots concurrent hashes, each expected
@@ -126,7 +130,7 @@ func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
 		q.mu.Unlock()
 		return nil, &BusyError{RetryAfter: wait}
 	}
-	t := &turn{granted: make(chan struct{})}
+	t := &turn{granted: make(chan struct{}), arrived: q.now()}
 	elem := q.waiting.PushBack(t)
 	q.mu.Unlock()
 
@@ -136,6 +140,9 @@ func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
 	}
 	select {
 	case <-t.granted:
+		if t.busy != nil {
+			return nil, t.busy
+		}
 		return q.finisher(), nil
 	case <-ctx.Done():
 		q.mu.Lock()
@@ -170,6 +177,29 @@ func (q *turnQueue) finisher() func() {
 			q.cost, q.timed = took, true
 		}
 		q.handOver()
+		q.shedOverdue()
+	}
+}
+
+// shedOverdue refuses, newest first, the waiting hashes that the cost as
+// now measured would keep waiting longer than the maximum in all: a
+// burst that came before any hash was timed was admitted on the seed
+// cost, and on a slow machine its tail would otherwise wait until the
+// server cut its connection. Call with mu held.
+func (q *turnQueue) shedOverdue() {
+	if q.maxWait <= 0 {
+		return
+	}
+	now := q.now()
+	for e := q.waiting.Back(); e != nil; e = q.waiting.Back() {
+		t := e.Value.(*turn)
+		left := time.Duration((q.waiting.Len()-1+q.slots)/q.slots) * q.cost
+		if now.Sub(t.arrived)+left <= q.maxWait {
+			return
+		}
+		q.waiting.Remove(e)
+		t.busy = &BusyError{RetryAfter: left}
+		close(t.granted)
 	}
 }
 

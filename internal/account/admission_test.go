@@ -223,3 +223,43 @@ func TestTurnQueueWaitIsReportedToTheContext(t *testing.T) {
 		t.Errorf("events for a hash with a free slot = %v, want none", events)
 	}
 }
+
+func TestTurnQueueShedsTheTailOnceHashesProveSlower(t *testing.T) {
+	// Ten hashes queue on a 1 ms seed cost with 100 ms of patience; the
+	// running one then takes 50 ms. The next in line starts at once (50 ms
+	// waited); the one behind it would wait 50 ms more, 100 ms in all, and
+	// stays; the seven behind that would wait longer and are refused now,
+	// not when the server gives up on them.
+	q, clock := newTestQueue(1, time.Millisecond, 100*time.Millisecond)
+	done, err := q.take(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiters []<-chan takeResult
+	for range 9 {
+		waiters = append(waiters, queueWaiter(t, q, t.Context()))
+	}
+	clock.advance(50 * time.Millisecond)
+	done()
+	first := <-waiters[0]
+	if first.err != nil {
+		t.Fatalf("next in line: %v", first.err)
+	}
+	for i, w := range waiters[2:] {
+		var busy *BusyError
+		if r := <-w; !errors.As(r.err, &busy) {
+			t.Fatalf("waiter %d: %v, want a *BusyError", i+2, r.err)
+		}
+	}
+	select {
+	case r := <-waiters[1]:
+		t.Fatalf("the waiter within its patience was answered early: %v", r.err)
+	default:
+	}
+	first.done()
+	if r := <-waiters[1]; r.err != nil {
+		t.Fatalf("second in line: %v", r.err)
+	} else {
+		r.done()
+	}
+}
