@@ -53,14 +53,26 @@ func WithClock(now func() time.Time) HasherOption {
 	return func(q *turnQueue) { q.now = now }
 }
 
-type turnWaitKey struct{}
+// TurnWaiter is told when a hash must wait for its turn: WaitForTurn is
+// called as the wait begins, and the function it returns as it ends. The
+// HTTP layer's request deadline is one, to leave that wait out of a
+// request's budget: a queued signup is not a slow one.
+type TurnWaiter interface {
+	WaitForTurn() (resume func())
+}
 
-// WithTurnWait returns ctx carrying f, which a Hasher calls when a hash
-// must wait for its turn; f returns the function it calls when the wait
-// ends. The HTTP layer uses it to leave that wait out of a request's
-// deadline: a queued signup is not a slow one.
+// TurnWaitKey is the context key under which a Hasher looks for a
+// TurnWaiter. A context may also answer it itself, from its Value method.
+type TurnWaitKey struct{}
+
+// turnWaitFunc adapts a function to TurnWaiter.
+type turnWaitFunc func() func()
+
+func (f turnWaitFunc) WaitForTurn() func() { return f() }
+
+// WithTurnWait returns ctx carrying f as its TurnWaiter.
 func WithTurnWait(ctx context.Context, f func() (resume func())) context.Context {
-	return context.WithValue(ctx, turnWaitKey{}, f)
+	return context.WithValue(ctx, TurnWaitKey{}, turnWaitFunc(f))
 }
 
 // turnQueue lets at most slots hashes run at once and queues the others
@@ -134,8 +146,8 @@ func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
 	elem := q.waiting.PushBack(t)
 	q.mu.Unlock()
 
-	if f, ok := ctx.Value(turnWaitKey{}).(func() func()); ok {
-		resume := f()
+	if w, ok := ctx.Value(TurnWaitKey{}).(TurnWaiter); ok {
+		resume := w.WaitForTurn()
 		defer resume()
 	}
 	select {

@@ -36,7 +36,7 @@ type requestDeadline struct {
 // counting account turn waits, and the function that releases it.
 func withRequestDeadline(parent context.Context, budget time.Duration) (context.Context, func()) {
 	d := newRequestDeadline(parent, budget)
-	return account.WithTurnWait(d, d.pause), d.release
+	return d, d.release
 }
 
 func newRequestDeadline(parent context.Context, budget time.Duration) *requestDeadline {
@@ -79,8 +79,9 @@ func (d *requestDeadline) release() {
 	}
 }
 
-// pause stops the budget's clock until the returned function is called.
-func (d *requestDeadline) pause() (resume func()) {
+// WaitForTurn stops the budget's clock until the returned function is
+// called: an account.TurnWaiter.
+func (d *requestDeadline) WaitForTurn() (resume func()) {
 	d.mu.Lock()
 	if d.paused == 0 {
 		d.used += time.Since(d.since)
@@ -129,7 +130,14 @@ func (d *requestDeadline) Err() error {
 // Value asks the parent: the inner context must not be found as a
 // cancelCtx, or contexts derived from this one would take its error
 // (context.Canceled) rather than Err's.
-func (d *requestDeadline) Value(key any) any { return d.parent.Value(key) }
+// It answers account.TurnWaitKey itself, so that the hasher finds it
+// without a context.WithValue for each request.
+func (d *requestDeadline) Value(key any) any {
+	if _, ok := key.(account.TurnWaitKey); ok {
+		return d
+	}
+	return d.parent.Value(key)
+}
 
 // AfterFunc lets contexts derived from this one follow it without a
 // goroutine each.

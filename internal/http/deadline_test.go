@@ -38,7 +38,7 @@ func TestRequestDeadlineDoesNotCountTurnWaits(t *testing.T) {
 		defer d.release()
 
 		time.Sleep(4 * time.Second)
-		resume := d.pause()
+		resume := d.WaitForTurn()
 		time.Sleep(time.Minute) // queued behind a burst
 		synctest.Wait()
 		if err := d.Err(); err != nil {
@@ -62,7 +62,7 @@ func TestRequestDeadlineFollowsItsParent(t *testing.T) {
 	parent, cancel := context.WithCancel(t.Context())
 	d := newRequestDeadline(parent, time.Hour)
 	defer d.release()
-	resume := d.pause()
+	resume := d.WaitForTurn()
 	cancel() // the client went away while the request was queued
 	<-d.Done()
 	if err := d.Err(); err != context.Canceled {
