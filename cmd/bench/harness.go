@@ -37,6 +37,10 @@ type harness struct {
 	// purgeTemplate is the filled purge data set, built once and copied
 	// for each purge run.
 	purgeTemplate string
+	// run is the run under way (from 1); drains holds each run's drain
+	// round, shared by the rows it measures.
+	run    int
+	drains map[int]*drainResult
 }
 
 func newHarness(ctx context.Context, getenv func(string) string, stderr io.Writer) (*harness, error) {
@@ -57,7 +61,7 @@ func newHarness(ctx context.Context, getenv func(string) string, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{admin: admin, dir: dir, stderr: stderr, databases: map[string]bool{}}
+	h := &harness{admin: admin, dir: dir, stderr: stderr, databases: map[string]bool{}, drains: map[int]*drainResult{}}
 	h.progress("building web")
 	if h.webBin, err = buildWeb(ctx, dir); err != nil {
 		os.RemoveAll(dir)

@@ -73,7 +73,12 @@ func (s sample) message(to, token string) (*gomail.Msg, error) {
 // smtpClient is a go-mail client for srv with the options the product's
 // sender uses for a plain smtp:// URL (opportunistic STARTTLS).
 func smtpClient(srv *devmail.Server) (*gomail.Client, error) {
-	s, err := appmail.ParseSMTPURL(srv.SMTPURL())
+	return smtpClientFor(srv.SMTPURL())
+}
+
+// smtpClientFor is smtpClient for an SMTP URL.
+func smtpClientFor(smtpURL string) (*gomail.Client, error) {
+	s, err := appmail.ParseSMTPURL(smtpURL)
 	if err != nil {
 		return nil, err
 	}

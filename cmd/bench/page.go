@@ -23,7 +23,7 @@ func signupPage(sz sizes) *scenario {
 		name:     "GET /signup req/s",
 		unit:     "req/s",
 		baseUnit: "req/s",
-		goal:     &goal{text: "ratio ≥ 0.7", atLeast: true, limit: 0.7},
+		goal:     &goal{text: "ratio ≥ 0.9", atLeast: true, limit: 0.9},
 		note: fmt.Sprintf("Both at saturation: %d×NumCPU closed-loop vegeta workers with keep-alive for %v each, 200 answers per second; "+
 			"the web is measured half before and half after the baseline, and its two halves averaged (both are in the per-run figures). "+
 			"Baseline: a separate process (this binary re-run as a child) serving a chi router whose handler writes the web's "+

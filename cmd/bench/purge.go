@@ -60,7 +60,7 @@ func purgeLatency(sz sizes) *scenario {
 		name:     "signup p99 during that purge",
 		unit:     "ms",
 		baseUnit: "ms",
-		goal:     &goal{text: "ratio ≤ 2.0", limit: 2},
+		goal:     &goal{text: "ratio ≤ 1.5", limit: 1.5},
 		note: fmt.Sprintf("The web process on a fresh copy of the purge data set (its purge schedule set to yearly and the "+
 			"current tick recorded as served, so that it does not purge by itself). Baseline: %d signups/s at a constant "+
 			"arrival rate for %v with no purge. Then the same rate for as long as the forced purge (as in the row above) takes. "+

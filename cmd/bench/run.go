@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rows[i] = &row{scenario: sc}
 	}
 	for r := 1; r <= opts.runs; r++ {
+		h.mu.Lock()
+		h.run = r
+		h.mu.Unlock()
 		for _, rw := range rows {
 			if rw.scenario.pending != "" {
 				continue

@@ -105,6 +105,8 @@ func scenarios(sz sizes) []*scenario {
 		signupThroughput(sz),
 		slowSMTPLatency(sz),
 		backlogDrain(sz),
+		drainVersusRiver(sz),
+		drainPGCPU(sz),
 		purgeDuration(sz),
 		purgeLatency(sz),
 		signupPage(sz),

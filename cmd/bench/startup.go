@@ -16,6 +16,7 @@ func startup(sz sizes) *scenario {
 		name:     "time from start to /readyz 200 (migrated DB)",
 		unit:     "ms",
 		baseUnit: "ms",
+		goal:     &goal{text: "< 100 ms", onValue: true, limit: 100},
 		note: fmt.Sprintf("Median of %d starts per run of the web binary on an already migrated database, timed from exec until "+
 			"GET /readyz (polled every 1 ms on a port chosen beforehand) answers 200. Baseline: `true` started the same way "+
 			"(same launcher, same environment, stderr read) and timed until it exits.", sz.starts),

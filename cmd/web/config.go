@@ -20,6 +20,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"signup/internal/hosted"
+	apphttp "signup/internal/http"
 	appmail "signup/internal/mail"
 	"signup/internal/ops"
 )
@@ -56,6 +57,7 @@ type config struct {
 	ShutdownTimeout      time.Duration
 	StopDelay            time.Duration
 	RequestTimeout       time.Duration
+	HashQueueWait        time.Duration
 	StartTimeout         time.Duration
 	LogFormat            string
 }
@@ -286,6 +288,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			return nil
 		}},
 		{"REQUEST_TIMEOUT", "10s", "how long a page may wait for the database before answering 503", durationInto(&c.RequestTimeout)},
+		{"HASH_QUEUE_WAIT", "15s", "the longest expected wait for a password-hashing turn; a signup or sign-in that would wait longer gets 503 at once", durationInto(&c.HashQueueWait)},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take", durationInto(&c.ShutdownTimeout)},
 		{"STOP_DELAY", "0s", "after the first signal, how long the site keeps serving, not ready, before stopping", func(v string) error {
 			if d, err := time.ParseDuration(v); err == nil && d == 0 {
@@ -347,6 +350,13 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 	}
 	if c.OpsMetricsAuth && c.OpsToken == "" {
 		problems = append(problems, "OPS_METRICS_AUTH=true needs OPS_TOKEN")
+	}
+	// A signup may wait for its hashing turn and then work for up to
+	// REQUEST_TIMEOUT: all of it must end before the server gives up on
+	// the response, or the person gets a cut connection instead of a page.
+	if c.HashQueueWait+c.RequestTimeout >= apphttp.DefaultWriteTimeout && c.HashQueueWait > 0 && c.RequestTimeout > 0 {
+		problems = append(problems, fmt.Sprintf("HASH_QUEUE_WAIT plus REQUEST_TIMEOUT must be under %v, the longest a response may take",
+			apphttp.DefaultWriteTimeout))
 	}
 	if len(problems) > 0 {
 		return nil, nil, &configError{problems: problems}

@@ -46,6 +46,8 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad log", "LOG_FORMAT", "xml", "LOG_FORMAT is not text or json"},
 		{"negative stop delay", "STOP_DELAY", "-5s", "STOP_DELAY is not a duration of zero or more"},
 		{"bad request timeout", "REQUEST_TIMEOUT", "forever", "REQUEST_TIMEOUT is not a positive duration"},
+		{"bad hash queue wait", "HASH_QUEUE_WAIT", "0s", "HASH_QUEUE_WAIT is not a positive duration"},
+		{"hash queue wait past the response bound", "HASH_QUEUE_WAIT", "25s", "HASH_QUEUE_WAIT plus REQUEST_TIMEOUT must be under 30s"},
 		{"bad retry", "MAIL_RETRY_MIN", "0s", "MAIL_RETRY_MIN is not a positive duration"},
 		{"retry min over max", "MAIL_RETRY_MIN", "2h", "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX"},
 		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
@@ -101,7 +103,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	if cfg.OpsAddr != "127.0.0.1:9090" || cfg.BaseURL.String() != "http://localhost:8080" || cfg.MailFrom != `"Signup" <no-reply@localhost>` || cfg.SiteName != "Signup" ||
 		cfg.ShutdownTimeout != 30*time.Second || cfg.UnconfirmedRetention != 168*time.Hour || cfg.InactiveRetention != 8760*time.Hour ||
 		cfg.PurgeMaxShare != 0.5 || cfg.PurgeTZ.String() != "UTC" || cfg.MailRetryMin != 5*time.Second || cfg.MailRetryMax != time.Hour ||
-		cfg.RequestTimeout != 10*time.Second || cfg.StopDelay != 0 {
+		cfg.RequestTimeout != 10*time.Second || cfg.StopDelay != 0 || cfg.HashQueueWait != 15*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	if cfg.RateLimit.N != 5 || cfg.RateLimit.Period != time.Hour {

@@ -165,7 +165,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	}
 	accounts := account.NewService(account.Config{
 		Repo:     db.Accounts(),
-		Hasher:   account.NewHasher(account.DefaultParams(), 0),
+		Hasher:   account.NewHasher(account.DefaultParams(), 0, account.WithMaxWait(cfg.HashQueueWait)),
 		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
 		Observer: metrics,
 		// user@localhost only where the site itself runs on localhost.

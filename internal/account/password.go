@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -83,23 +82,22 @@ func (p Params) weakerThan(q Params) bool {
 
 // Hasher hashes and verifies passwords with argon2id. Each hash holds
 // Params.Memory KiB while it runs, so a Hasher lets only a fixed number run
-// at once; the others wait for a slot. It is safe for concurrent use.
+// at once; the others wait for their turn in a queue (see admission.go).
+// It is safe for concurrent use.
 type Hasher struct {
 	params Params
-	// slots is a counting semaphore: sending takes a slot, receiving frees it.
-	slots       chan struct{}
-	inFlight    atomic.Int64
-	maxInFlight atomic.Int64
+	turns  *turnQueue
 	// dummy is a well-formed hash with h's params that matches no password;
 	// VerifyDummy verifies against it.
 	dummy string
 }
 
 // NewHasher returns a Hasher that makes new hashes with p and lets at most
-// concurrency hashes run at once (runtime.NumCPU() when concurrency <= 0).
-// It panics if p fails Params.Validate: parameters are fixed by the program,
-// so invalid ones are a programming error.
-func NewHasher(p Params, concurrency int) *Hasher {
+// concurrency hashes run at once (runtime.NumCPU() when concurrency <= 0);
+// opts change how the others queue. It panics if p fails Params.Validate:
+// parameters are fixed by the program, so invalid ones are a programming
+// error.
+func NewHasher(p Params, concurrency int, opts ...HasherOption) *Hasher {
 	if err := p.Validate(); err != nil {
 		panic("account.NewHasher: " + err.Error())
 	}
@@ -110,7 +108,7 @@ func NewHasher(p Params, concurrency int) *Hasher {
 	// good as a real key for a hash nobody can match, and building it here
 	// keeps the first VerifyDummy as fast as the later ones.
 	dummy := encodePHC(p, randomBytes(p.SaltLen), randomBytes(p.KeyLen))
-	return &Hasher{params: p, slots: make(chan struct{}, concurrency), dummy: dummy}
+	return &Hasher{params: p, turns: newTurnQueue(concurrency, seedCost(p), opts...), dummy: dummy}
 }
 
 // Hash returns the argon2id hash of password with a fresh random salt, in
@@ -119,7 +117,8 @@ func NewHasher(p Params, concurrency int) *Hasher {
 //	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>
 //
 // with salt and key in unpadded standard base64. It waits for a free slot
-// and returns ctx's error if ctx ends first.
+// and returns ctx's error if ctx ends first, or a *BusyError at once when
+// the wait for a turn would be too long.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := randomBytes(h.params.SaltLen)
 	var key []byte
@@ -162,39 +161,6 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok bool,
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
-}
-
-// InFlight returns how many hashes are running now.
-func (h *Hasher) InFlight() int { return int(h.inFlight.Load()) }
-
-// MaxInFlight returns the most hashes that have run at once since h was
-// made. It never exceeds the concurrency given to NewHasher.
-func (h *Hasher) MaxInFlight() int { return int(h.maxInFlight.Load()) }
-
-// run calls f while holding a slot, waiting for one until ctx ends.
-func (h *Hasher) run(ctx context.Context, f func()) error {
-	// Checked first because select picks at random when a slot is free and
-	// ctx is already done; a cancelled request should not cost a hash.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-h.slots }()
-
-	n := h.inFlight.Add(1)
-	defer h.inFlight.Add(-1)
-	for {
-		m := h.maxInFlight.Load()
-		if n <= m || h.maxInFlight.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	f()
-	return nil
 }
 
 // randomBytes returns n bytes from crypto/rand, which never fails (it

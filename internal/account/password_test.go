@@ -248,7 +248,10 @@ func TestVerifyMalformed(t *testing.T) {
 
 func TestHasherHonoursContextWhileWaiting(t *testing.T) {
 	h := NewHasher(argonTestParams(), 1)
-	h.slots <- struct{}{} // every slot busy
+	free, err := h.turns.take(t.Context()) // every slot busy
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
@@ -273,11 +276,11 @@ func TestHasherHonoursContextWhileWaiting(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Hash cancelled while waiting = %v, want context.Canceled", err)
 	}
-	if n := h.MaxInFlight(); n != 0 {
-		t.Fatalf("MaxInFlight = %d; a hash ran without a slot", n)
+	if n, w := h.InFlight(), h.turns.waiting.Len(); n != 1 || w != 0 {
+		t.Fatalf("%d running, %d waiting after the waiters gave up; want only the held turn", n, w)
 	}
 
-	<-h.slots // free the slot: work proceeds
+	free() // free the slot: work proceeds
 	if _, err := h.Hash(t.Context(), "password1"); err != nil {
 		t.Fatalf("Hash with a free slot: %v", err)
 	}
@@ -322,7 +325,7 @@ func TestHasherLimitsConcurrency(t *testing.T) {
 
 func TestNewHasherDefaultConcurrency(t *testing.T) {
 	for _, c := range []int{0, -1} {
-		if got := cap(NewHasher(argonTestParams(), c).slots); got != runtime.NumCPU() {
+		if got := NewHasher(argonTestParams(), c).turns.slots; got != runtime.NumCPU() {
 			t.Errorf("NewHasher(p, %d) allows %d at once, want runtime.NumCPU() = %d", c, got, runtime.NumCPU())
 		}
 	}

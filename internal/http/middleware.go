@@ -153,12 +153,12 @@ func (s *Site) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// deadline bounds the request's context by RequestTimeout: the database
-// and the password hasher give up when it passes, and the handler answers
-// 503 (see serverError).
+// deadline bounds the request's context by RequestTimeout, not counting
+// the wait for a password-hashing turn (see deadline.go): the database
+// gives up when it passes, and the handler answers 503 (see serverError).
 func (s *Site) deadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		ctx, cancel := withRequestDeadline(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -2,12 +2,15 @@ package http
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 
 	"signup/internal/account"
 	"signup/web"
@@ -132,6 +135,10 @@ func (s *Site) fail(w http.ResponseWriter, r *http.Request, status int, title, m
 // internals. An unreachable or too slow database (or a request that waited
 // past its deadline) gets 503 with a try-again message.
 func (s *Site) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if busy, ok := errors.AsType[*account.BusyError](err); ok {
+		s.busy(w, r, busy)
+		return
+	}
 	if isUnavailable(err) {
 		s.logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -142,4 +149,15 @@ func (s *Site) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	s.fail(w, r, http.StatusInternalServerError, "Something went wrong",
 		"An unexpected error stopped this request. It has been logged; please try again.")
+}
+
+// busy answers a request the password hasher refused because too many are
+// waiting: 503 at once, with Retry-After saying when the queue ahead will
+// have gone through.
+func (s *Site) busy(w http.ResponseWriter, r *http.Request, err *account.BusyError) {
+	s.logger.Warn("hashing queue full", "method", r.Method, "path", r.URL.Path, "retry_after", err.RetryAfter)
+	secs := int((err.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	s.fail(w, r, http.StatusServiceUnavailable, "Busy",
+		"Many people are using this site at this moment. Nothing was changed; please try again in a minute.")
 }

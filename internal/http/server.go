@@ -37,10 +37,15 @@ type ServerConfig struct {
 	Addr    string
 	Handler http.Handler
 	Logger  *slog.Logger
-	// WriteTimeout bounds a whole response (default 30s); the ops listener
+	// WriteTimeout bounds a whole response (default DefaultWriteTimeout); the ops listener
 	// wants it longer for pprof profiles.
 	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is how long a whole response may take by default,
+// from the end of its request's headers: a request still waiting then
+// loses its connection.
+const DefaultWriteTimeout = 30 * time.Second
 
 // NewServer returns a Server that is not listening yet.
 func NewServer(cfg ServerConfig) *Server {
@@ -48,7 +53,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 30 * time.Second
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	return &Server{
 		name:   cfg.Name,

@@ -50,6 +50,7 @@ type options struct {
 	concurrency    int
 	observer       apphttp.RequestObserver
 	requestTimeout time.Duration
+	hasherOpts     []account.HasherOption
 	// dbLatency, when set, puts the database behind a proxy that delays
 	// every chunk by it.
 	dbLatency time.Duration
@@ -72,7 +73,7 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 	}
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b := &bundle{db: db, clock: clk, queued: make(chan int64, 1000)}
-	b.hasher = account.NewHasher(o.params, o.concurrency)
+	b.hasher = account.NewHasher(o.params, o.concurrency, o.hasherOpts...)
 	b.accounts = account.NewService(account.Config{
 		Repo:     db.Accounts(),
 		Hasher:   b.hasher,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,18 +66,22 @@ type MetricsConfig struct {
 type Metrics struct {
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
-	signups         prometheus.Counter
-	confirmations   prometheus.Counter
-	signIns         prometheus.Counter
-	queueWait       prometheus.Histogram
-	emailsSent      *prometheus.CounterVec
-	emailsRetried   *prometheus.CounterVec
-	emailsFailed    *prometheus.CounterVec
-	sendDuration    *prometheus.HistogramVec
-	suppressed      prometheus.Counter
-	senderBlocked   prometheus.Gauge
-	purgeRuns       *prometheus.CounterVec
-	purgeRows       *prometheus.CounterVec
+	// served caches the request series by label values (servedKey to
+	// *servedSeries): looking them up in the vectors hashes the labels on
+	// every request. Routes, methods and statuses are few, so it stays small.
+	served        sync.Map
+	signups       prometheus.Counter
+	confirmations prometheus.Counter
+	signIns       prometheus.Counter
+	queueWait     prometheus.Histogram
+	emailsSent    *prometheus.CounterVec
+	emailsRetried *prometheus.CounterVec
+	emailsFailed  *prometheus.CounterVec
+	sendDuration  *prometheus.HistogramVec
+	suppressed    prometheus.Counter
+	senderBlocked prometheus.Gauge
+	purgeRuns     *prometheus.CounterVec
+	purgeRows     *prometheus.CounterVec
 }
 
 var (
@@ -194,9 +199,28 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) (*Metrics, error) 
 
 // Served implements http.RequestObserver.
 func (m *Metrics) Served(route, method string, status int, took time.Duration) {
-	method = knownMethod(method)
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.requestDuration.WithLabelValues(route, method).Observe(took.Seconds())
+	key := servedKey{route: route, method: knownMethod(method), status: status}
+	v, ok := m.served.Load(key)
+	if !ok {
+		v, _ = m.served.LoadOrStore(key, &servedSeries{
+			requests: m.requests.WithLabelValues(key.route, key.method, strconv.Itoa(status)),
+			duration: m.requestDuration.WithLabelValues(key.route, key.method),
+		})
+	}
+	series := v.(*servedSeries)
+	series.requests.Inc()
+	series.duration.Observe(took.Seconds())
+}
+
+// servedKey and servedSeries are an entry of Metrics.served.
+type servedKey struct {
+	route, method string
+	status        int
+}
+
+type servedSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // knownMethod keeps the method label bounded: anything unusual is "other".

@@ -183,6 +183,7 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 			}
+			began := p.cfg.Now()
 			b, err := s.Batch(ctx, c, cut, from, size)
 			if err != nil {
 				return p.batchErr(ctx, fmt.Errorf("purge %s: %w", c, err))
@@ -198,12 +199,7 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 				break
 			}
 			from = b.Next
-			if p.cfg.Pause > 0 {
-				select {
-				case <-ctx.Done():
-				case <-p.cfg.After(p.cfg.Pause):
-				}
-			}
+			p.rest(ctx, p.cfg.Now().Sub(began)) // see pace.go
 		}
 	}
 	return limit
