@@ -139,14 +139,14 @@ func TestOpportunisticTLSAndReturnPath(t *testing.T) {
 // certificate that cannot be verified blocks the sender: the password is
 // never sent.
 func TestCredentialsNeedAVerifiedServer(t *testing.T) {
-	s, b := setup(t, devmail.Config{TLS: true}, nil)
+	_, b := setup(t, devmail.Config{TLS: true}, nil)
 	cfg := b.cfg
 	srv, err := appmail.ParseSMTPURL("smtp://mailer:s3cret@" + b.smtp.SMTPAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.SMTP = srv
-	s = newSender(t, cfg)
+	s := newSender(t, cfg)
 	start(t, s)
 	id := b.enqueue(t, 1)[0]
 	b.results.wait(t, "blocked", func(r []appmail.Result) bool { return count(r, id, appmail.OutcomeBlocked) > 0 })

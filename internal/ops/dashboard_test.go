@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,27 +151,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// signup signs an address up and waits for the sender's outcome.
-func (b *bundle) signup(t *testing.T, email string) mail.Result {
-	t.Helper()
-	if _, err := b.accounts.Signup(t.Context(), email, "a long and unusual passphrase"); err != nil {
-		t.Fatalf("signup %s: %v", email, err)
-	}
-	return b.result(t)
-}
-
-// result waits for the sender's next settled attempt.
-func (b *bundle) result(t *testing.T) mail.Result {
-	t.Helper()
-	select {
-	case r := <-b.results:
-		return r
-	case <-time.After(testTimeout):
-		t.Fatal("no mail attempt settled")
-	}
-	return mail.Result{}
-}
-
 // get fetches path from the ops listener.
 func (b *bundle) get(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
@@ -186,12 +164,6 @@ func (b *bundle) get(t *testing.T, path string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return res, string(body)
-}
-
-// post sends an empty form to path with the given fetch metadata.
-func (b *bundle) post(t *testing.T, path, origin, fetchSite string) *http.Response {
-	t.Helper()
-	return b.postForm(t, path, origin, fetchSite, nil)
 }
 
 // postForm sends form to path with the given fetch metadata.
@@ -231,8 +203,6 @@ func mustContain(t *testing.T, what, html string, wants ...string) {
 		}
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestDashboardWithoutDatabase: with the database gone, the page still
 // renders what it knows (services, queue), marks the rest unavailable, and
