@@ -34,6 +34,9 @@ type config struct {
 	PurgeMaxShare        float64
 	MailRetryMin         time.Duration
 	MailRetryMax         time.Duration
+	MailCooldown         time.Duration
+	ResetTTL             time.Duration
+	SiteName             string
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
@@ -161,6 +164,16 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		}},
 		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of a temporarily failed email; doubles each time", durationInto(&c.MailRetryMin)},
 		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of an email", durationInto(&c.MailRetryMax)},
+		{"MAIL_COOLDOWN", "1m", "least time between two visitor-triggered emails of one kind to one address (and 10 a day)", durationInto(&c.MailCooldown)},
+		{"RESET_TTL", "1h", "how long a password-reset link works", durationInto(&c.ResetTTL)},
+		{"SITE_NAME", "Signup", "product name in pages and emails", func(v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" || len(v) > 100 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				return errors.New("must be 1 to 100 characters on one line")
+			}
+			c.SiteName = v
+			return nil
+		}},
 		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
 			r, err := parseRateLimit(v)
 			c.RateLimit = r

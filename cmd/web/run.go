@@ -151,10 +151,11 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	accounts := account.NewService(account.Config{
-		Repo:     db.Accounts(),
-		Hasher:   account.NewHasher(account.DefaultParams(), 0),
-		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
-		Observer: metrics,
+		Repo:       db.Accounts(),
+		Hasher:     account.NewHasher(account.DefaultParams(), 0),
+		Notifier:   account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
+		Observer:   metrics,
+		MailLimits: account.MailLimits{Cooldown: cfg.MailCooldown},
 	})
 
 	sender, err := appmail.New(appmail.Config{
@@ -164,6 +165,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		From:            cfg.MailFrom,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
+		ResetTTL:        cfg.ResetTTL,
 		RetryMin:        cfg.MailRetryMin,
 		RetryMax:        cfg.MailRetryMax,
 		Logger:          logger,
@@ -214,6 +216,8 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		TrustedProxies: cfg.TrustedProxies,
 		Observer:       metrics,
 		RequestTimeout: cfg.RequestTimeout,
+		SiteName:       cfg.SiteName,
+		LinkLifetimes:  account.TokenLifetimes{Reset: cfg.ResetTTL},
 		Logger:         logger,
 	})
 	if err != nil {

@@ -15,6 +15,15 @@ var (
 	ErrTokenExpired = errors.New("account: token expired")
 	// ErrTokenUsed means a confirmation token was already used.
 	ErrTokenUsed = errors.New("account: token already used")
+	// ErrTokenSuperseded means a newer link of the same purpose was sent
+	// since this one.
+	ErrTokenSuperseded = errors.New("account: token superseded")
+	// ErrAlreadyConfirmed means a confirmation link's account is confirmed
+	// already, by this link or another: every confirmation link is dead.
+	ErrAlreadyConfirmed = errors.New("account: already confirmed")
+	// ErrWrongPassword means the current password given to confirm a
+	// setting change is wrong.
+	ErrWrongPassword = errors.New("account: wrong current password")
 	// ErrNoSession means the session token is unknown or expired.
 	ErrNoSession = errors.New("account: no session")
 	// ErrEmailTaken is returned by Repository.CreateAccount when the address

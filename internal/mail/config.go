@@ -23,7 +23,7 @@ import (
 type Outbox interface {
 	Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int) ([]int64, error)
 	ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]store.OutboxMail, error)
-	CreateConfirmTokens(ctx context.Context, tokens []store.ConfirmToken, now, expiresAt time.Time) error
+	CreateTokens(ctx context.Context, tokens []account.Token, now time.Time) error
 	ExtendLease(ctx context.Context, ids []int64, instance string, leaseUntil time.Time) (int64, error)
 	MarkSentBatch(ctx context.Context, ids []int64, instance string, now time.Time) ([]int64, error)
 	Retry(ctx context.Context, id int64, instance string, next time.Time, lastErr string) (bool, error)
@@ -57,8 +57,12 @@ type Config struct {
 	// BaseURL is the site's public URL (BASE_URL); links in email start
 	// with it and Message-IDs end with its host. Required, http or https.
 	BaseURL *url.URL
-	// TokenTTL is how long a confirmation link stays valid. Default 24h.
+	// TokenTTL is how long a confirmation or email-change link stays
+	// valid. Default 24h.
 	TokenTTL time.Duration
+	// ResetTTL is how long a password-reset link stays valid (RESET_TTL).
+	// Default 1h.
+	ResetTTL time.Duration
 	// InactiveWarning is how long after the dormancy warning an account is
 	// deleted (INACTIVE_WARNING), to tell the date in that warning.
 	// Default 168h.
@@ -170,6 +174,9 @@ func (c Config) withDefaults() Config {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
+	if c.ResetTTL == 0 {
+		c.ResetTTL = account.DefaultResetTTL
+	}
 	if c.InactiveWarning == 0 {
 		c.InactiveWarning = DefaultInactiveWarning
 	}
@@ -246,7 +253,7 @@ func (c Config) validate() (*mail.Address, error) {
 		name string
 		v    time.Duration
 	}{
-		{"TokenTTL", c.TokenTTL}, {"InactiveWarning", c.InactiveWarning}, {"SweepEvery", c.SweepEvery},
+		{"TokenTTL", c.TokenTTL}, {"ResetTTL", c.ResetTTL}, {"InactiveWarning", c.InactiveWarning}, {"SweepEvery", c.SweepEvery},
 		{"Lease", c.Lease}, {"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax}, {"SendTimeout", c.SendTimeout},
 	} {
 		if d.v < 0 {

@@ -16,7 +16,7 @@ import (
 
 // kinds are the emails the outbox holds; each has a .txt and a .html
 // template in web.Emails, both defining a "subject" block.
-var kinds = []account.MailKind{account.MailConfirm, account.MailSignupAttempt, account.MailInactiveWarning}
+var kinds = account.MailKinds()
 
 // emailData is what the email templates see.
 type emailData struct {

@@ -39,12 +39,12 @@ type Sender struct {
 	tlsConfig *tls.Config
 	siteURL   string
 	loginURL  string
-	// confirmPrefix is the confirmation link without the token's value:
-	// the page's URL and "?token=".
-	confirmPrefix string
-	msgIDHost     string
-	dials         atomic.Int64
-	inflight      inflight
+	// linkPrefix is, for each kind with a link, the link without the
+	// token's value: the page's URL and "?token=".
+	linkPrefix map[account.MailKind]string
+	msgIDHost  string
+	dials      atomic.Int64
+	inflight   inflight
 
 	mu  sync.Mutex
 	run *run // nil while stopped
@@ -96,16 +96,21 @@ func New(cfg Config) (*Sender, error) {
 		home.Path = "/"
 	}
 	s := &Sender{
-		cfg:           cfg,
-		log:           cfg.Logger,
-		from:          from,
-		tmpl:          tmpl,
-		tlsConfig:     tlsConfig,
-		siteURL:       home.String(),
-		loginURL:      base.JoinPath("login").String(),
-		confirmPrefix: base.JoinPath("confirm").String() + "?token=",
-		msgIDHost:     messageIDHost(base.Hostname()),
-		inflight:      inflight{ids: make(map[int64]struct{})},
+		cfg:        cfg,
+		log:        cfg.Logger,
+		from:       from,
+		tmpl:       tmpl,
+		tlsConfig:  tlsConfig,
+		siteURL:    home.String(),
+		loginURL:   base.JoinPath("login").String(),
+		linkPrefix: make(map[account.MailKind]string),
+		msgIDHost:  messageIDHost(base.Hostname()),
+		inflight:   inflight{ids: make(map[int64]struct{})},
+	}
+	for _, k := range account.MailKinds() {
+		if spec, _ := account.Spec(k); spec.LinkPath != "" {
+			s.linkPrefix[k] = base.JoinPath(spec.LinkPath).String() + "?token="
+		}
 	}
 	// Catch client options go-mail refuses now rather than at Start.
 	if _, err := s.newConn(); err != nil {
@@ -358,7 +363,7 @@ func (s *Sender) deliver(ctx context.Context, c *smtpConn, ids []int64) (retryIn
 			// with their process. Do not let one message take the service down
 			// for ever.
 			err = &permanentError{fmt.Errorf("gave up: %d attempts ended without an outcome", m.Attempts-1)}
-		case m.Kind == account.MailConfirm && tokenErr != nil:
+		case tokenErr != nil && s.linkPrefix[m.Kind] != "":
 			err = tokenErr
 		default:
 			err = s.attempt(ctx, c, m, tokens[m.ID], s.cfg.Now())
@@ -393,38 +398,45 @@ func (s *Sender) extend(ctx context.Context, ms []store.OutboxMail) time.Time {
 	return until
 }
 
-// mintTokens mints a confirmation token for each confirmation among ms,
-// stores the hashes in one statement, and returns each row's token. An
-// error means no token was stored, and no confirmation can be sent.
+// mintTokens mints the token of each email among ms that carries one
+// (the account domain says which, and what the token grants), stores the
+// hashes in one statement, and returns each row's token. An error means no
+// token was stored, and no email with a link can be sent.
 func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time.Time) (map[int64]string, error) {
 	var (
 		plains map[int64]string
-		tokens []store.ConfirmToken
+		tokens []account.Token
 	)
+	ttl := account.TokenLifetimes{Confirm: s.cfg.TokenTTL, Reset: s.cfg.ResetTTL, EmailChange: s.cfg.TokenTTL}
 	for _, m := range ms {
-		if m.Kind != account.MailConfirm || m.Attempts > s.cfg.MaxAttempts {
+		if m.Attempts > s.cfg.MaxAttempts {
 			continue
 		}
-		plain, hash, err := account.NewToken()
+		plain, tok, ok, err := account.MintMailToken(account.OutboxMail{
+			Kind: m.Kind, AccountID: m.AccountID, Recipient: m.Email, PasswordHash: m.PasswordHash,
+		}, now, ttl)
 		if err != nil {
-			return nil, fmt.Errorf("mint token: %w", err)
+			return nil, err
+		}
+		if !ok {
+			continue
 		}
 		if plains == nil {
 			plains = make(map[int64]string, len(ms))
 		}
 		plains[m.ID] = plain
-		tokens = append(tokens, store.ConfirmToken{AccountID: m.AccountID, Hash: hash})
+		tokens = append(tokens, tok)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
-	if err := s.cfg.Outbox.CreateConfirmTokens(ctx, tokens, now, now.Add(s.cfg.TokenTTL)); err != nil {
+	if err := s.cfg.Outbox.CreateTokens(ctx, tokens, now); err != nil {
 		return nil, err
 	}
 	return plains, nil
 }
 
-// attempt renders and sends m, within SendTimeout. token is the
-// confirmation token, for a confirmation.
+// attempt renders and sends m, within SendTimeout. token is the token of
+// an email with a link.
 func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, token string, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
@@ -433,11 +445,12 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, t
 		content rendered
 		err     error
 	)
-	switch m.Kind {
-	case account.MailConfirm:
-		data.ValidFor = humanDuration(s.cfg.TokenTTL)
-		content, err = s.tmpl.renderToken(m.Kind, data, s.confirmPrefix, url.QueryEscape(token))
-	case account.MailInactiveWarning:
+	switch spec, _ := account.Spec(m.Kind); {
+	case s.linkPrefix[m.Kind] != "":
+		ttl := account.TokenLifetimes{Confirm: s.cfg.TokenTTL, Reset: s.cfg.ResetTTL, EmailChange: s.cfg.TokenTTL}
+		data.ValidFor = humanDuration(ttl.Of(spec.Purpose))
+		content, err = s.tmpl.renderToken(m.Kind, data, s.linkPrefix[m.Kind], url.QueryEscape(token))
+	case m.Kind == account.MailInactiveWarning:
 		warned := m.WarnedAt
 		if warned.IsZero() {
 			warned = now

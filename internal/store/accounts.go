@@ -22,109 +22,109 @@ var _ account.Repository = (*Accounts)(nil)
 // Signup implements account.Repository.
 //
 // It takes one statement, and so one round trip, whether the address is
-// new or taken: the account and its outbox row go in together, or, when
-// the address has an account, only the mail to its owner. The two cases
-// cost the same, so the answer's timing does not tell them apart. The one
-// case the statement cannot settle, an address taken by a signup that
-// committed while it ran (its snapshot does not see that account), falls
-// back to a transaction that looks again.
-func (r *Accounts) Signup(ctx context.Context, email, passwordHash string, now time.Time) (account.SignupResult, error) {
+// new or taken: the account, its turn of the address's mail limits and its
+// outbox row go in together, or, when the address has an account, the turn
+// and the mail to its owner. The cases cost the same, so the answer's
+// timing does not tell them apart. The one case the statement cannot
+// settle, an address taken by a signup that committed while it ran (its
+// snapshot does not see that account), is settled by running it again.
+func (r *Accounts) Signup(ctx context.Context, email, passwordHash string, now time.Time, turn, attempt account.MailTurn) (account.SignupResult, error) {
 	var (
-		res  account.SignupResult
-		kind string
+		res       account.SignupResult
+		confirmed bool
+		err       error
 	)
-	err := r.db.pool.QueryRow(ctx, `
-		WITH created AS (
-			INSERT INTO accounts (email, password_hash, created_at)
-			VALUES ($1, $2, $3)
-			ON CONFLICT ((lower(email))) DO NOTHING
-			RETURNING id
-		), owner AS (
-			SELECT id, false AS existing, false AS confirmed FROM created
-			UNION ALL
-			SELECT id, true, confirmed_at IS NOT NULL FROM accounts
-			WHERE lower(email) = lower($1) AND NOT EXISTS (SELECT 1 FROM created)
-		), queued AS (
-			INSERT INTO outbox (account_id, kind, created_at, next_attempt_at)
-			SELECT id, CASE WHEN confirmed THEN $4 ELSE $5 END, $3, $3 FROM owner
-			RETURNING account_id, id, kind
-		)
-		SELECT q.account_id, q.id, q.kind, o.existing FROM queued q JOIN owner o ON o.id = q.account_id`,
-		email, passwordHash, now, string(account.MailSignupAttempt), string(account.MailConfirm)).
-		Scan(&res.AccountID, &res.OutboxID, &kind, &res.Existing)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = r.db.inTx(ctx, func(tx pgx.Tx) error {
-			var err error
-			res, err = signupTx(ctx, tx, email, passwordHash, now)
-			return err
-		})
-		return res, err
+	for range 2 {
+		err = r.db.pool.QueryRow(ctx, signupSQL,
+			email, passwordHash, now, turn.Address,
+			turn.Kind, micros(turn.Cooldown), attempt.Kind, micros(attempt.Cooldown), turn.DailyCap,
+			string(account.MailSignupAttempt), string(account.MailConfirm)).
+			Scan(&res.AccountID, &res.Existing, &confirmed, &res.OutboxID)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
 	}
 	if err != nil {
 		return res, fmt.Errorf("sign up: %w", interpret(err))
 	}
-	res.Kind = account.MailKind(kind)
+	res.Kind = account.MailConfirm
+	if confirmed {
+		res.Kind = account.MailSignupAttempt
+	}
 	return res, nil
 }
 
-// signupTx is Signup in a transaction of several statements, for the case
-// its single statement cannot settle.
-func signupTx(ctx context.Context, tx pgx.Tx, email, passwordHash string, now time.Time) (account.SignupResult, error) {
-	res := account.SignupResult{Kind: account.MailConfirm}
-	err := tx.QueryRow(ctx, `
+// signupSQL is Signup's statement. A confirmed owner is sent a note (limit
+// kind $7, cooldown $8); otherwise a confirmation carrying this signup's
+// password hash (limit kind $5, cooldown $6).
+var signupSQL = `
+	WITH created AS (
 		INSERT INTO accounts (email, password_hash, created_at)
 		VALUES ($1, $2, $3)
 		ON CONFLICT ((lower(email))) DO NOTHING
-		RETURNING id`, email, passwordHash, now).Scan(&res.AccountID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Taken: tell the owner instead, with the same amount of work.
-		var confirmed bool
-		err = tx.QueryRow(ctx, `
-			SELECT id, confirmed_at IS NOT NULL FROM accounts WHERE lower(email) = lower($1)`,
-			email).Scan(&res.AccountID, &confirmed)
-		if err != nil {
-			// Deleted between the two statements; the caller may retry.
-			return res, fmt.Errorf("find existing account: %w", interpret(err))
-		}
-		res.Existing = true
-		if confirmed {
-			res.Kind = account.MailSignupAttempt
-		}
-	} else if err != nil {
-		return res, fmt.Errorf("insert account: %w", interpret(err))
+		RETURNING id
+	), owner AS (
+		SELECT id, false AS existing, false AS confirmed FROM created
+		UNION ALL
+		SELECT id, true, confirmed_at IS NOT NULL FROM accounts
+		WHERE lower(email) = lower($1) AND NOT EXISTS (SELECT 1 FROM created)
+	), turn AS (
+		SELECT coalesce((SELECT CASE WHEN confirmed THEN $7::text ELSE $5::text END FROM owner), $5::text) AS kind,
+		       coalesce((SELECT CASE WHEN confirmed THEN $8::bigint ELSE $6::bigint END FROM owner), $6::bigint)
+		           * interval '1 microsecond' AS cooldown
+	), ` + quotaCTE("$4::text", "(SELECT kind FROM turn)", "$3::timestamptz", "(SELECT cooldown FROM turn)", "$9::integer") + `,
+	queued AS (
+		INSERT INTO outbox (account_id, kind, password_hash, created_at, next_attempt_at)
+		SELECT o.id, CASE WHEN o.confirmed THEN $10::text ELSE $11::text END,
+		       CASE WHEN o.confirmed THEN NULL ELSE $2 END, $3, $3
+		FROM owner o, quota WHERE quota.allowed
+		RETURNING id
+	)
+	SELECT o.id, o.existing, o.confirmed, coalesce((SELECT id FROM queued), 0) FROM owner o`
+
+// QueueForAddress implements account.Repository. One statement, one turn
+// of the address's limits and one insert of zero or one row, whether or
+// not the address has an account.
+func (r *Accounts) QueueForAddress(ctx context.Context, kind account.MailKind, email string, onlyUnconfirmed bool, now time.Time, turn account.MailTurn) (int64, bool, error) {
+	var id int64
+	err := r.db.pool.QueryRow(ctx, `
+		WITH `+quotaCTE("$3::text", "$4::text", "$2::timestamptz", "$5::bigint * interval '1 microsecond'", "$6::integer")+`,
+		queued AS (
+			INSERT INTO outbox (account_id, kind, created_at, next_attempt_at)
+			SELECT a.id, $7, $2, $2 FROM accounts a, quota
+			WHERE lower(a.email) = lower($1) AND quota.allowed AND (NOT $8::boolean OR a.confirmed_at IS NULL)
+			RETURNING id
+		)
+		SELECT coalesce((SELECT id FROM queued), 0)`,
+		email, now, turn.Address, turn.Kind, micros(turn.Cooldown), turn.DailyCap, string(kind), onlyUnconfirmed).Scan(&id)
+	if err != nil {
+		return 0, false, fmt.Errorf("queue %s: %w", kind, interpret(err))
 	}
-	res.OutboxID, err = queueMail(ctx, tx, res.AccountID, res.Kind, now)
-	return res, err
+	return id, id != 0, nil
 }
 
-// queueMail inserts an outbox row due now.
-func queueMail(ctx context.Context, q querier, accountID int64, kind account.MailKind, now time.Time) (int64, error) {
-	var id int64
+// queueMail inserts an outbox row due now, to recipient when it is not
+// empty (else to the account's address).
+func queueMail(ctx context.Context, q querier, accountID int64, kind account.MailKind, recipient string, now time.Time) (int64, error) {
+	var (
+		id   int64
+		acct *int64
+		to   *string
+	)
+	if accountID != 0 {
+		acct = &accountID
+	}
+	if recipient != "" {
+		to = &recipient
+	}
 	err := q.QueryRow(ctx, `
-		INSERT INTO outbox (account_id, kind, created_at, next_attempt_at)
-		VALUES ($1, $2, $3, $3)
-		RETURNING id`, accountID, string(kind), now).Scan(&id)
+		INSERT INTO outbox (account_id, kind, recipient, created_at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $4)
+		RETURNING id`, acct, string(kind), to, now).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", kind, interpret(err))
 	}
 	return id, nil
-}
-
-// QueueConfirmation implements account.Repository.
-func (r *Accounts) QueueConfirmation(ctx context.Context, email string, now time.Time) (int64, bool, error) {
-	var id int64
-	err := r.db.pool.QueryRow(ctx, `
-		INSERT INTO outbox (account_id, kind, created_at, next_attempt_at)
-		SELECT id, 'confirm', $2, $2 FROM accounts
-		WHERE lower(email) = lower($1) AND confirmed_at IS NULL
-		RETURNING id`, email, now).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("queue confirmation: %w", interpret(err))
-	}
-	return id, true, nil
 }
 
 const accountColumns = `a.id, a.email, a.password_hash, a.created_at, a.confirmed_at, a.last_seen_at`
@@ -175,53 +175,6 @@ func accountErr(err error) error {
 	return err
 }
 
-// UseToken implements account.Repository.
-func (r *Accounts) UseToken(ctx context.Context, hash []byte, now time.Time) (int64, error) {
-	var (
-		id     int64
-		result error
-	)
-	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
-		var used, expired, confirmed bool
-		err := tx.QueryRow(ctx, `
-			SELECT t.account_id, t.used_at IS NOT NULL, t.expires_at <= $2, a.confirmed_at IS NOT NULL
-			FROM tokens t JOIN accounts a ON a.id = t.account_id
-			WHERE t.hash = $1 AND t.purpose = 'confirm'
-			FOR UPDATE OF t`, hash, now).Scan(&id, &used, &expired, &confirmed)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			result = account.ErrTokenInvalid
-			return nil
-		case err != nil:
-			return fmt.Errorf("find token: %w", interpret(err))
-		case used, confirmed && expired:
-			result = account.ErrTokenUsed
-			return nil
-		case expired:
-			result = account.ErrTokenExpired
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tokens SET used_at = $2 WHERE hash = $1`, hash, now); err != nil {
-			return fmt.Errorf("spend token: %w", interpret(err))
-		}
-		tag, err := tx.Exec(ctx, `
-			UPDATE accounts SET confirmed_at = $2, last_seen_at = $2
-			WHERE id = $1 AND confirmed_at IS NULL`, id, now)
-		if err != nil {
-			return fmt.Errorf("confirm account: %w", interpret(err))
-		}
-		if tag.RowsAffected() == 0 {
-			// Confirmed already, through another link.
-			result = account.ErrTokenUsed
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return id, result
-}
-
 // SignedIn implements account.Repository.
 func (r *Accounts) SignedIn(ctx context.Context, accountID int64, now time.Time, every time.Duration, rehash string) error {
 	return r.db.inTx(ctx, func(tx pgx.Tx) error {
@@ -258,9 +211,9 @@ func (r *Accounts) SignedIn(ctx context.Context, accountID int64, now time.Time,
 // CreateSession implements account.Repository.
 func (r *Accounts) CreateSession(ctx context.Context, s account.Session) error {
 	_, err := r.db.pool.Exec(ctx, `
-		INSERT INTO sessions (hash, account_id, created_at, last_used_at, expires_at, absolute_expires_at)
-		VALUES ($1, $2, $3, $3, $4, $5)`,
-		s.Hash, s.AccountID, s.CreatedAt, s.ExpiresAt, s.AbsoluteExpiresAt)
+		INSERT INTO sessions (hash, account_id, created_at, last_used_at, expires_at, absolute_expires_at, user_agent)
+		VALUES ($1, $2, $3, $3, $4, $5, $6)`,
+		s.Hash, s.AccountID, s.CreatedAt, s.ExpiresAt, s.AbsoluteExpiresAt, s.UserAgent)
 	if err != nil {
 		return fmt.Errorf("create session: %w", interpret(err))
 	}
@@ -298,4 +251,43 @@ func (r *Accounts) DeleteSession(ctx context.Context, hash []byte) error {
 		return fmt.Errorf("delete session: %w", interpret(err))
 	}
 	return nil
+}
+
+// Sessions implements account.Repository.
+func (r *Accounts) Sessions(ctx context.Context, accountID int64, now time.Time) ([]account.StoredSession, error) {
+	rows, err := r.db.pool.Query(ctx, `
+		SELECT id, hash, created_at, last_used_at, user_agent FROM sessions
+		WHERE account_id = $1 AND expires_at > $2 AND absolute_expires_at > $2
+		ORDER BY last_used_at DESC, id DESC`, accountID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", interpret(err))
+	}
+	ss, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (account.StoredSession, error) {
+		var s account.StoredSession
+		err := row.Scan(&s.ID, &s.Hash, &s.CreatedAt, &s.LastUsedAt, &s.UserAgent)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", interpret(err))
+	}
+	return ss, nil
+}
+
+// DeleteSessionByID implements account.Repository. Another account's
+// session is left alone, as a missing one is.
+func (r *Accounts) DeleteSessionByID(ctx context.Context, accountID, id int64) error {
+	if _, err := r.db.pool.Exec(ctx, `DELETE FROM sessions WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
+		return fmt.Errorf("delete session: %w", interpret(err))
+	}
+	return nil
+}
+
+// DeleteOtherSessions implements account.Repository.
+func (r *Accounts) DeleteOtherSessions(ctx context.Context, accountID int64, keep []byte) (int64, error) {
+	tag, err := r.db.pool.Exec(ctx, `
+		DELETE FROM sessions WHERE account_id = $1 AND hash IS DISTINCT FROM $2`, accountID, keep)
+	if err != nil {
+		return 0, fmt.Errorf("delete other sessions: %w", interpret(err))
+	}
+	return tag.RowsAffected(), nil
 }

@@ -33,11 +33,17 @@ func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
 // OutboxMail is an outbox row claimed for sending, with what it takes to
 // address and render the email.
 type OutboxMail struct {
-	ID        int64
-	Kind      account.MailKind
+	ID   int64
+	Kind account.MailKind
+	// AccountID is the account it is about; 0 for the goodbye of a
+	// deleted account.
 	AccountID int64
-	// Email is the account's address, the recipient.
+	// Email is the recipient: the row's own recipient if it has one, else
+	// the account's address.
 	Email string
+	// PasswordHash is the password hash of the signup that queued a
+	// confirmation; empty otherwise.
+	PasswordHash string
 	// Attempts counts this claim: 1 on the first try.
 	Attempts  int
 	CreatedAt time.Time
@@ -124,13 +130,16 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 		WITH claimed AS (
 			UPDATE outbox o SET
 				status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
-			FROM accounts a
-			WHERE o.id = ANY ($1) AND a.id = o.account_id
+			WHERE o.id = ANY ($1)
 			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
 			       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
-			RETURNING o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at
+			RETURNING o.id, o.kind, o.account_id, o.recipient, o.password_hash, o.attempts, o.created_at
 		)
-		SELECT * FROM claimed ORDER BY id`,
+		SELECT c.id, c.kind, coalesce(c.account_id, 0), coalesce(c.recipient, a.email), coalesce(c.password_hash, ''),
+		       c.attempts, c.created_at, a.warned_at
+		FROM claimed c LEFT JOIN accounts a ON a.id = c.account_id
+		WHERE coalesce(c.recipient, a.email) IS NOT NULL
+		ORDER BY c.id`,
 		ids, instance, now, leaseUntil)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
@@ -141,7 +150,7 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 			kind   string
 			warned *time.Time
 		)
-		err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned)
+		err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.PasswordHash, &m.Attempts, &m.CreatedAt, &warned)
 		m.Kind = account.MailKind(kind)
 		if warned != nil {
 			m.WarnedAt = *warned
