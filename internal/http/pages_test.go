@@ -318,44 +318,6 @@ func TestNoEnumeration(t *testing.T) {
 	mustContain(t, unknown.body, "email address or password is incorrect", `value="nobody@example.com"`)
 }
 
-// TestSignupTiming checks that a taken address costs the same time as a
-// new one: both hash a password and run one transaction.
-func TestSignupTiming(t *testing.T) {
-	b := setup(t, func(o *options) { o.params = account.DefaultParams() })
-	b.confirmed(t, "taken@example.com", password)
-	const n = 15
-	// Interleaved, so that a burst of load from elsewhere on the machine
-	// slows both kinds alike rather than whichever was being measured.
-	var freshDs, takenDs []time.Duration
-	timed := func(email string) time.Duration {
-		start := time.Now()
-		b.signup(t, b.client(t), email, password)
-		return time.Since(start)
-	}
-	for i := range n {
-		freshDs = append(freshDs, timed("fresh"+string(rune('a'+i))+"@example.com"))
-		takenDs = append(takenDs, timed("taken@example.com"))
-	}
-	fresh, taken := median(freshDs), median(takenDs)
-	ratio := float64(taken) / float64(fresh)
-	t.Logf("median signup: new %v, taken %v (ratio %.2f)", fresh, taken, ratio)
-	if ratio < 0.5 || ratio > 2 {
-		t.Errorf("a taken address answers in %v against %v for a new one", taken, fresh)
-	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s[len(s)/2]
-}
-
 func TestBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

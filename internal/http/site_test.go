@@ -50,6 +50,9 @@ type options struct {
 	concurrency    int
 	observer       apphttp.RequestObserver
 	requestTimeout time.Duration
+	// queue is the capacity of the channel the notifier fills (default
+	// 1000); nothing drains it.
+	queue int
 	// dbLatency, when set, puts the database behind a proxy that delays
 	// every chunk by it.
 	dbLatency time.Duration
@@ -60,7 +63,7 @@ var cheapParams = account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, K
 
 func setup(t *testing.T, opts ...func(*options)) *bundle {
 	t.Helper()
-	o := options{baseURL: "http://localhost:8080", params: cheapParams, concurrency: 2}
+	o := options{baseURL: "http://localhost:8080", params: cheapParams, concurrency: 2, queue: 1000}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -71,7 +74,7 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 		db = storetest.New(t)
 	}
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	b := &bundle{db: db, clock: clk, queued: make(chan int64, 1000)}
+	b := &bundle{db: db, clock: clk, queued: make(chan int64, o.queue)}
 	b.hasher = account.NewHasher(o.params, o.concurrency)
 	b.accounts = account.NewService(account.Config{
 		Repo:     db.Accounts(),

@@ -82,21 +82,29 @@ var signupSQL = `
 	)
 	SELECT o.id, o.existing, o.confirmed, coalesce((SELECT id FROM queued), 0) FROM owner o`
 
-// QueueForAddress implements account.Repository. One statement, one turn
-// of the address's limits and one insert of zero or one row, whether or
-// not the address has an account.
+// QueueForAddress implements account.Repository. It does the same work
+// whether or not the address has an account: one turn of the address's
+// limits and, when they allow, one outbox row. With no such account the
+// row names only the address, and the sender drops it unsent (see
+// ClaimBatch): the request path cannot tell the cases apart by its work.
 func (r *Accounts) QueueForAddress(ctx context.Context, kind account.MailKind, email string, onlyUnconfirmed bool, now time.Time, turn account.MailTurn) (int64, bool, error) {
-	var id int64
+	var (
+		id     int64
+		target bool
+	)
 	err := r.db.pool.QueryRow(ctx, `
 		WITH `+quotaCTE("$3::text", "$4::text", "$2::timestamptz", "$5::bigint * interval '1 microsecond'", "$6::integer")+`,
-		queued AS (
-			INSERT INTO outbox (account_id, kind, created_at, next_attempt_at)
-			SELECT a.id, $7, $2, $2 FROM accounts a, quota
-			WHERE lower(a.email) = lower($1) AND quota.allowed AND (NOT $8::boolean OR a.confirmed_at IS NULL)
-			RETURNING id
+		target AS (
+			SELECT a.id FROM accounts a
+			WHERE lower(a.email) = lower($1) AND (NOT $8::boolean OR a.confirmed_at IS NULL)
+		), queued AS (
+			INSERT INTO outbox (account_id, kind, recipient, created_at, next_attempt_at)
+			SELECT (SELECT id FROM target), $7, CASE WHEN EXISTS (SELECT 1 FROM target) THEN NULL ELSE $1 END, $2, $2
+			FROM quota WHERE quota.allowed
+			RETURNING id, account_id IS NOT NULL AS target
 		)
-		SELECT coalesce((SELECT id FROM queued), 0)`,
-		email, now, turn.Address, turn.Kind, micros(turn.Cooldown), turn.DailyCap, string(kind), onlyUnconfirmed).Scan(&id)
+		SELECT coalesce((SELECT id FROM queued), 0), coalesce((SELECT target FROM queued), false)`,
+		email, now, turn.Address, turn.Kind, micros(turn.Cooldown), turn.DailyCap, string(kind), onlyUnconfirmed).Scan(&id, &target)
 	if err != nil {
 		return 0, false, fmt.Errorf("queue %s: %w", kind, interpret(err))
 	}
