@@ -38,6 +38,11 @@ type MailSpec struct {
 	// outbox row names another (the new address of an email change, the
 	// old one for its notice, the address of a deleted account).
 	Recipient string
+	// WithoutAccount is true for the one kind sent with no account (the
+	// goodbye of a deleted one). Any other row with no account was queued
+	// only so that a request did the same work as one that sends, and is
+	// dropped unsent.
+	WithoutAccount bool
 }
 
 // mailSpecs is every email the product sends: one row per kind.
@@ -49,7 +54,7 @@ var mailSpecs = map[MailKind]MailSpec{
 	MailEmailChange:       {Purpose: PurposeEmailChange, LinkPath: "/account/email/confirm", Recipient: "the new address"},
 	MailEmailChangeNotice: {Recipient: "the old address"},
 	MailPasswordChanged:   {Recipient: "the account"},
-	MailAccountDeleted:    {Recipient: "the deleted account's address"},
+	MailAccountDeleted:    {Recipient: "the deleted account's address", WithoutAccount: true},
 }
 
 // Spec returns what is particular to kind; ok is false for an unknown kind.

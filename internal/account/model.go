@@ -80,10 +80,12 @@ type StoredSession struct {
 type SignupResult struct {
 	AccountID int64
 	// OutboxID is the email queued: a confirmation for a new (or still
-	// unconfirmed) account, a "someone tried to sign up" note otherwise;
-	// 0 when the address's mail limits held it back.
+	// unconfirmed) account, a "someone tried to sign up" note otherwise.
 	OutboxID int64
 	Kind     MailKind
+	// Held is true when the address's mail limits held the email back: the
+	// row is queued all the same, with no account, and dropped unsent.
+	Held bool
 	// Existing is true when the address already had an account.
 	Existing bool
 }
@@ -114,8 +116,10 @@ type Repository interface {
 	Signup(ctx context.Context, email, passwordHash string, now time.Time, turn, attempt MailTurn) (SignupResult, error)
 	// QueueForAddress queues kind for the account with this address
 	// (only if unconfirmed, when onlyUnconfirmed) when turn allows it. It
-	// does the same work whether or not there is such an account. ok is
-	// false when nothing was queued.
+	// does the same work whether or not there is such an account and
+	// whether or not turn allows: a row is queued in every case, and one
+	// with no account is dropped unsent. ok is true when the row is for an
+	// account.
 	QueueForAddress(ctx context.Context, kind MailKind, email string, onlyUnconfirmed bool, now time.Time, turn MailTurn) (outboxID int64, ok bool, err error)
 	// AccountByEmail finds an account by address, case-insensitively.
 	AccountByEmail(ctx context.Context, email string) (Account, error)

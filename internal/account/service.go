@@ -164,13 +164,13 @@ func (s *Service) mailAddress(ctx context.Context, email string, kind MailKind, 
 		return err
 	}
 	turn := s.cfg.MailLimits.turn(addr, string(kind))
-	id, ok, err := s.cfg.Repo.QueueForAddress(ctx, kind, addr, onlyUnconfirmed, s.cfg.Now(), turn)
+	id, _, err := s.cfg.Repo.QueueForAddress(ctx, kind, addr, onlyUnconfirmed, s.cfg.Now(), turn)
 	if err != nil {
 		return fmt.Errorf("queue %s: %w", kind, err)
 	}
-	if ok {
-		s.queued(id)
-	}
+	// Every row is offered to the sender, the ones it will drop too, so
+	// that the request does the same work either way.
+	s.queued(id)
 	return nil
 }
 

@@ -15,12 +15,12 @@ import (
 // pair told apart by a Mann–Whitney U test at p < 0.01.
 const (
 	timingRounds    = 100
-	timingWarmup    = 10
+	timingWarmup    = 5
 	timingTolerance = 0.10
 	timingAlpha     = 0.01
 	// timingBest: each sample is the fastest of this many requests in a
 	// row (see timingtest.Measure).
-	timingBest = 5
+	timingBest = 10
 )
 
 // timingBundle is a site with a confirmed and an unconfirmed account.

@@ -39,7 +39,7 @@ func (r *Accounts) Signup(ctx context.Context, email, passwordHash string, now t
 			email, passwordHash, now, turn.Address,
 			turn.Kind, micros(turn.Cooldown), attempt.Kind, micros(attempt.Cooldown), turn.DailyCap,
 			string(account.MailSignupAttempt), string(account.MailConfirm)).
-			Scan(&res.AccountID, &res.Existing, &confirmed, &res.OutboxID)
+			Scan(&res.AccountID, &res.Existing, &confirmed, &res.OutboxID, &res.Held)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			break
 		}
@@ -56,7 +56,9 @@ func (r *Accounts) Signup(ctx context.Context, email, passwordHash string, now t
 
 // signupSQL is Signup's statement. A confirmed owner is sent a note (limit
 // kind $7, cooldown $8); otherwise a confirmation carrying this signup's
-// password hash (limit kind $5, cooldown $6).
+// password hash (limit kind $5, cooldown $6). When the limits hold the
+// email back, the row is queued all the same, with no account, and the
+// sender drops it: a refused request does the work of an allowed one.
 var signupSQL = `
 	WITH created AS (
 		INSERT INTO accounts (email, password_hash, created_at)
@@ -74,19 +76,21 @@ var signupSQL = `
 		           * interval '1 microsecond' AS cooldown
 	), ` + quotaCTE("$4::text", "(SELECT kind FROM turn)", "$3::timestamptz", "(SELECT cooldown FROM turn)", "$9::integer") + `,
 	queued AS (
-		INSERT INTO outbox (account_id, kind, password_hash, created_at, next_attempt_at)
-		SELECT o.id, CASE WHEN o.confirmed THEN $10::text ELSE $11::text END,
-		       CASE WHEN o.confirmed THEN NULL ELSE $2 END, $3, $3
-		FROM owner o, quota WHERE quota.allowed
-		RETURNING id
+		INSERT INTO outbox (account_id, kind, password_hash, recipient, created_at, next_attempt_at)
+		SELECT CASE WHEN quota.allowed THEN o.id END, CASE WHEN o.confirmed THEN $10::text ELSE $11::text END,
+		       CASE WHEN quota.allowed AND NOT o.confirmed THEN $2 END,
+		       CASE WHEN quota.allowed THEN NULL ELSE $1 END, $3, $3
+		FROM owner o, quota
+		RETURNING id, account_id IS NULL AS held
 	)
-	SELECT o.id, o.existing, o.confirmed, coalesce((SELECT id FROM queued), 0) FROM owner o`
+	SELECT o.id, o.existing, o.confirmed, q.id, q.held FROM owner o, queued q`
 
 // QueueForAddress implements account.Repository. It does the same work
-// whether or not the address has an account: one turn of the address's
-// limits and, when they allow, one outbox row. With no such account the
-// row names only the address, and the sender drops it unsent (see
-// ClaimBatch): the request path cannot tell the cases apart by its work.
+// whether or not the address has an account, and whether or not its limits
+// allow an email: one turn of the limits and one outbox row. With no such
+// account, or when the limits hold the email back, the row names only the
+// address, and the sender drops it unsent (see ClaimBatch): the request
+// path cannot tell the cases apart by its work.
 func (r *Accounts) QueueForAddress(ctx context.Context, kind account.MailKind, email string, onlyUnconfirmed bool, now time.Time, turn account.MailTurn) (int64, bool, error) {
 	var (
 		id     int64
@@ -95,20 +99,19 @@ func (r *Accounts) QueueForAddress(ctx context.Context, kind account.MailKind, e
 	err := r.db.pool.QueryRow(ctx, `
 		WITH `+quotaCTE("$3::text", "$4::text", "$2::timestamptz", "$5::bigint * interval '1 microsecond'", "$6::integer")+`,
 		target AS (
-			SELECT a.id FROM accounts a
-			WHERE lower(a.email) = lower($1) AND (NOT $8::boolean OR a.confirmed_at IS NULL)
+			SELECT a.id FROM accounts a, quota
+			WHERE lower(a.email) = lower($1) AND (NOT $8::boolean OR a.confirmed_at IS NULL) AND quota.allowed
 		), queued AS (
 			INSERT INTO outbox (account_id, kind, recipient, created_at, next_attempt_at)
 			SELECT (SELECT id FROM target), $7, CASE WHEN EXISTS (SELECT 1 FROM target) THEN NULL ELSE $1 END, $2, $2
-			FROM quota WHERE quota.allowed
 			RETURNING id, account_id IS NOT NULL AS target
 		)
-		SELECT coalesce((SELECT id FROM queued), 0), coalesce((SELECT target FROM queued), false)`,
+		SELECT id, target FROM queued`,
 		email, now, turn.Address, turn.Kind, micros(turn.Cooldown), turn.DailyCap, string(kind), onlyUnconfirmed).Scan(&id, &target)
 	if err != nil {
 		return 0, false, fmt.Errorf("queue %s: %w", kind, interpret(err))
 	}
-	return id, id != 0, nil
+	return id, target, nil
 }
 
 // queueMail inserts an outbox row due now, to recipient when it is not

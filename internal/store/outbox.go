@@ -121,10 +121,10 @@ func (o *Outbox) Claim(ctx context.Context, id int64, instance string, now, leas
 
 // ClaimBatch is Claim for several rows in one statement: it claims those of
 // ids that Claim would, leaves the others untouched, and returns the claimed
-// rows in order of id. A row of a kind that carries a token (a link for an
-// account) but has no account is deleted unsent: a visitor asked for a
-// reset or a confirmation of an address without one, and the request
-// queued it so as to do the same work as for an address with one.
+// rows in order of id. A row with no account, of a kind that needs one, is
+// deleted unsent: a visitor asked for mail to an address without an
+// account, or beyond its limits, and the request queued the row so as to
+// do the same work as one that sends.
 func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time) ([]OutboxMail, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -132,12 +132,12 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 	rows, err := o.db.pool.Query(ctx, `
 		WITH dropped AS (
 			DELETE FROM outbox o
-			WHERE o.id = ANY ($1) AND o.account_id IS NULL AND o.kind = ANY ($5)
+			WHERE o.id = ANY ($1) AND o.account_id IS NULL AND NOT o.kind = ANY ($5)
 			  AND o.status IN ('pending', 'sending')
 		), claimed AS (
 			UPDATE outbox o SET
 				status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
-			WHERE o.id = ANY ($1) AND NOT (o.account_id IS NULL AND o.kind = ANY ($5))
+			WHERE o.id = ANY ($1) AND (o.account_id IS NOT NULL OR o.kind = ANY ($5))
 			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
 			       OR (o.status = 'sending' AND (o.leased_by = $2 OR o.lease_until < $3 OR `+holderDead+`)))
 			RETURNING o.id, o.kind, o.account_id, o.recipient, o.password_hash, o.attempts, o.created_at
@@ -147,7 +147,7 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 		FROM claimed c LEFT JOIN accounts a ON a.id = c.account_id
 		WHERE coalesce(c.recipient, a.email) IS NOT NULL
 		ORDER BY c.id`,
-		ids, instance, now, leaseUntil, kindsForAccounts)
+		ids, instance, now, leaseUntil, kindsWithoutAccount)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
 	}
@@ -170,12 +170,11 @@ func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, n
 	return ms, nil
 }
 
-// kindsForAccounts are the kinds of email that carry a token for an
-// account, and so mean nothing without one.
-var kindsForAccounts = func() []string {
+// kindsWithoutAccount are the kinds of email sent with no account.
+var kindsWithoutAccount = func() []string {
 	var ks []string
 	for _, k := range account.MailKinds() {
-		if spec, _ := account.Spec(k); spec.Purpose != "" {
+		if spec, _ := account.Spec(k); spec.WithoutAccount {
 			ks = append(ks, string(k))
 		}
 	}
