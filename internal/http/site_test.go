@@ -50,6 +50,9 @@ type options struct {
 	concurrency    int
 	observer       apphttp.RequestObserver
 	requestTimeout time.Duration
+	// instanceOf, when set, makes this site a second instance of that
+	// one: the same database and clock, its own process state.
+	instanceOf *bundle
 	// queue is the capacity of the channel the notifier fills (default
 	// 1000); nothing drains it.
 	queue int
@@ -68,12 +71,15 @@ func setup(t *testing.T, opts ...func(*options)) *bundle {
 		f(&o)
 	}
 	var db *store.DB
-	if o.dbLatency > 0 {
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	switch {
+	case o.instanceOf != nil:
+		db, clk = o.instanceOf.db, o.instanceOf.clock
+	case o.dbLatency > 0:
 		db = slowStore(t, o.dbLatency)
-	} else {
+	default:
 		db = storetest.New(t)
 	}
-	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b := &bundle{db: db, clock: clk, queued: make(chan int64, o.queue)}
 	b.hasher = account.NewHasher(o.params, o.concurrency)
 	b.accounts = account.NewService(account.Config{
