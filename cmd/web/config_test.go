@@ -43,6 +43,9 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad retry", "MAIL_RETRY_MIN", "0s", "MAIL_RETRY_MIN is not a positive duration"},
 		{"retry min over max", "MAIL_RETRY_MIN", "2h", "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX"},
 		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
+		{"bad cooldown", "MAIL_COOLDOWN", "a while", "MAIL_COOLDOWN is not a positive duration"},
+		{"bad reset ttl", "RESET_TTL", "0s", "RESET_TTL is not a positive duration"},
+		{"site name on two lines", "SITE_NAME", "Sign\nup", "SITE_NAME must be 1 to 100 characters on one line"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
