@@ -316,8 +316,31 @@ var purgeArms = map[purge.Category][]purgeArm{
 		args: func(cut purge.Cutoffs, from purge.Cursor, limit int) []any {
 			return []any{cut.Outbox, from.ID, limit}
 		},
+	}, {
+		// mail_quota_updated_idx: the mail limits of addresses nobody asked
+		// to mail for a day, the longest window a limit looks back; the mail
+		// bookkeeping goes with the outbox's. Keyed by address, compared as
+		// bytes so the order is the cursor's.
+		sql: `
+			WITH batch AS (
+				SELECT q.address, convert_to(q.address, 'UTF8') AS key, q.updated_at AS k FROM mail_quota q
+				WHERE q.updated_at < $1
+				  AND q.updated_at >= $2 AND (q.updated_at, convert_to(q.address, 'UTF8')) > ($2, $3)
+				ORDER BY q.updated_at, convert_to(q.address, 'UTF8')
+				LIMIT $4
+				FOR UPDATE SKIP LOCKED
+			), gone AS (
+				DELETE FROM mail_quota WHERE address = ANY (ARRAY(SELECT address FROM batch)) RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone), k, NULL::bigint, key
+			FROM batch ORDER BY k DESC, key DESC LIMIT 1`,
+		args: hashArgs(func(c purge.Cutoffs) time.Time { return c.Now.Add(-mailQuotaWindow) }),
 	}},
 }
+
+// mailQuotaWindow is how far back the mail limits look: a mail_quota row
+// untouched for this long limits nothing.
+const mailQuotaWindow = 24 * time.Hour
 
 // Batch implements purge.Session.
 func (s *purgeSession) Batch(ctx context.Context, c purge.Category, cut purge.Cutoffs, from purge.Cursor, limit int) (purge.Batch, error) {
