@@ -3,7 +3,6 @@ package account
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -23,7 +22,7 @@ func (s *Service) checkCurrent(ctx context.Context, acct Account, current string
 		return fmt.Errorf("verify current password: %w", err)
 	}
 	if !ok {
-		return errors.Join(ErrWrongPassword, &InputError{Fields: map[string]string{"current_password": msgWrongCurrent}})
+		return &InputError{Fields: map[string]string{"current_password": msgWrongCurrent}}
 	}
 	return nil
 }
