@@ -407,7 +407,7 @@ func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time
 		plains map[int64]string
 		tokens []account.Token
 	)
-	ttl := account.TokenLifetimes{Confirm: s.cfg.TokenTTL, Reset: s.cfg.ResetTTL, EmailChange: s.cfg.TokenTTL}
+	ttl := s.lifetimes()
 	for _, m := range ms {
 		if m.Attempts > s.cfg.MaxAttempts {
 			continue
@@ -435,6 +435,12 @@ func (s *Sender) mintTokens(ctx context.Context, ms []store.OutboxMail, now time
 	return plains, nil
 }
 
+// lifetimes are the links' lifetimes: TokenTTL for confirmations and email
+// changes, ResetTTL for resets.
+func (s *Sender) lifetimes() account.TokenLifetimes {
+	return account.TokenLifetimes{Confirm: s.cfg.TokenTTL, Reset: s.cfg.ResetTTL, EmailChange: s.cfg.TokenTTL}
+}
+
 // attempt renders and sends m, within SendTimeout. token is the token of
 // an email with a link.
 func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, token string, now time.Time) error {
@@ -447,8 +453,7 @@ func (s *Sender) attempt(ctx context.Context, c *smtpConn, m store.OutboxMail, t
 	)
 	switch spec, _ := account.Spec(m.Kind); {
 	case s.linkPrefix[m.Kind] != "":
-		ttl := account.TokenLifetimes{Confirm: s.cfg.TokenTTL, Reset: s.cfg.ResetTTL, EmailChange: s.cfg.TokenTTL}
-		data.ValidFor = humanDuration(ttl.Of(spec.Purpose))
+		data.ValidFor = humanDuration(s.lifetimes().Of(spec.Purpose))
 		content, err = s.tmpl.renderToken(m.Kind, data, s.linkPrefix[m.Kind], url.QueryEscape(token))
 	case m.Kind == account.MailInactiveWarning:
 		warned := m.WarnedAt
