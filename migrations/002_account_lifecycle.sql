@@ -40,8 +40,14 @@ ALTER TABLE sessions ADD COLUMN user_agent text NOT NULL DEFAULT '' CHECK (lengt
 -- when each kind was last sent and how many went out in the current day.
 -- One row per address, updated in place by every request that could send,
 -- so instances share the limits and every such request does the same work.
+-- Only day_start is indexed, and it moves at most once a day, so the
+-- updates are HOT (room left on each page for them): a row asked about
+-- again and again does not pile up index entries and grow slower to find.
 CREATE TABLE mail_quota (
     address    text        PRIMARY KEY CHECK (length(address) <= 254),
+    -- start of the current day's window; every request after it has passed
+    -- starts a new one, so a row whose window started two days ago has
+    -- limited nothing for a day
     day_start  timestamptz NOT NULL,
     day_count  integer     NOT NULL,
     -- kind -> time it was last sent
@@ -49,7 +55,7 @@ CREATE TABLE mail_quota (
     -- whether the latest request was allowed to send
     allowed    boolean     NOT NULL,
     updated_at timestamptz NOT NULL
-);
+) WITH (fillfactor = 50);
 
 -- Stale rows for the purge.
-CREATE INDEX mail_quota_updated_idx ON mail_quota (updated_at);
+CREATE INDEX mail_quota_day_idx ON mail_quota (day_start);

@@ -229,6 +229,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 			problems = append(problems, fmt.Sprintf("%s %v", s.name, err))
 		}
 	}
+	if c.MailCooldown > 24*time.Hour {
+		problems = append(problems, "MAIL_COOLDOWN must be at most 24h (the mail limits' window is a day)")
+	}
 	if c.InactiveWarning >= c.InactiveRetention && c.InactiveRetention > 0 {
 		problems = append(problems, "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION")
 	}

@@ -44,6 +44,7 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"retry min over max", "MAIL_RETRY_MIN", "2h", "MAIL_RETRY_MIN must not exceed MAIL_RETRY_MAX"},
 		{"warning too long", "INACTIVE_WARNING", "9000h", "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION"},
 		{"bad cooldown", "MAIL_COOLDOWN", "a while", "MAIL_COOLDOWN is not a positive duration"},
+		{"cooldown over a day", "MAIL_COOLDOWN", "25h", "MAIL_COOLDOWN must be at most 24h"},
 		{"bad reset ttl", "RESET_TTL", "0s", "RESET_TTL is not a positive duration"},
 		{"site name on two lines", "SITE_NAME", "Sign\nup", "SITE_NAME must be 1 to 100 characters on one line"},
 	}
