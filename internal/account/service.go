@@ -175,7 +175,9 @@ func (s *Service) mailAddress(ctx context.Context, email string, kind MailKind, 
 }
 
 // CheckToken reports what a link's token of purpose leads to without using
-// it, for the page that asks to confirm the step.
+// it, for the page that asks to confirm the step. A link that cannot be
+// used still tells its account's address, if it has one, to offer a new
+// link.
 func (s *Service) CheckToken(ctx context.Context, purpose TokenPurpose, token string) (TokenState, error) {
 	hash, ok := HashToken(token)
 	if !ok {
@@ -183,7 +185,8 @@ func (s *Service) CheckToken(ctx context.Context, purpose TokenPurpose, token st
 	}
 	st, err := s.cfg.Repo.CheckToken(ctx, purpose, hash, s.cfg.Now())
 	if err != nil {
-		return TokenState{}, fmt.Errorf("check %s token: %w", purpose, err)
+		// st.Email, when known, fills the form that asks for a new link.
+		return TokenState{Email: st.Email}, fmt.Errorf("check %s token: %w", purpose, err)
 	}
 	return st, nil
 }
