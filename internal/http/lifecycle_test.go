@@ -3,6 +3,7 @@ package http_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,7 +277,7 @@ func TestSessionsAndPasswordChange(t *testing.T) {
 	if err := b.db.Pool().QueryRow(t.Context(), `SELECT max(id) FROM sessions`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if res := b.post(t, browsers[0], "/account/sessions/"+itoa(int(id))+"/revoke", nil); res.status != http.StatusSeeOther {
+	if res := b.post(t, browsers[0], "/account/sessions/"+strconv.FormatInt(id, 10)+"/revoke", nil); res.status != http.StatusSeeOther {
 		t.Fatalf("revoke one: %d", res.status)
 	}
 	if strings.Contains(b.get(t, browsers[2], "/").body, email) {

@@ -3,6 +3,7 @@ package http_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestSignupTiming(t *testing.T) {
 	fresh := 0
 	newArm := timingtest.Arm{Name: "new", Run: func() {
 		fresh++
-		form := url.Values{"email": {"fresh" + itoa(fresh) + "@example.com"}, "password": {password}}
+		form := url.Values{"email": {"fresh" + strconv.Itoa(fresh) + "@example.com"}, "password": {password}}
 		if res := b.post(t, b.client(t), "/signup", form); res.status != http.StatusSeeOther {
 			t.Errorf("new signup: status %d", res.status)
 		}
@@ -118,12 +119,4 @@ func TestSignupTiming(t *testing.T) {
 	if err := c.Indistinguishable(timingTolerance, timingAlpha); err != nil {
 		t.Error(err)
 	}
-}
-
-func itoa(n int) string {
-	const digits = "0123456789"
-	if n < 10 {
-		return digits[n : n+1]
-	}
-	return itoa(n/10) + digits[n%10:n%10+1]
 }
