@@ -67,7 +67,7 @@ func TestMedian(t *testing.T) {
 // The comparison the timing tests rely on must catch a real difference of
 // 1 ms, measured the way they measure, on a machine as busy as it is.
 func TestCompareCatchesOneMillisecond(t *testing.T) {
-	s := Measure(5, 100, 1, nil,
+	s := Measure(5, 100, 5, nil,
 		Arm{"base", func() { Spin(2 * time.Millisecond) }},
 		Arm{"slower", func() { Spin(3 * time.Millisecond) }},
 	)
