@@ -28,7 +28,7 @@ func outboxSetup(t *testing.T) (*store.DB, *store.Outbox, time.Time) {
 // queued signs up email at now and returns the confirmation's outbox id.
 func queued(t *testing.T, db *store.DB, email string, now time.Time) int64 {
 	t.Helper()
-	res, err := db.Accounts().Signup(t.Context(), email, "hash", now)
+	res, err := db.Accounts().Signup(t.Context(), email, "hash", now, storetest.NoLimit(email), storetest.NoLimit(email))
 	if err != nil {
 		t.Fatalf("signup %s: %v", email, err)
 	}
@@ -323,7 +323,7 @@ func TestOutboxRelease(t *testing.T) {
 func TestOutboxConfirmToken(t *testing.T) {
 	db, _, now := outboxSetup(t)
 	ctx := t.Context()
-	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now)
+	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now, storetest.NoLimit("token@example.test"), storetest.NoLimit("token@example.test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,8 +345,8 @@ func TestOutboxConfirmToken(t *testing.T) {
 	if !ok {
 		t.Fatal("HashToken refused a fresh token")
 	}
-	if id, err := db.Accounts().UseToken(ctx, lookup, now.Add(time.Minute)); err != nil || id != res.AccountID {
-		t.Errorf("UseToken = %d, %v", id, err)
+	if a, err := db.Accounts().Confirm(ctx, lookup, "hash", now.Add(time.Minute)); err != nil || a.ID != res.AccountID {
+		t.Errorf("Confirm = %+v, %v", a, err)
 	}
 }
 
