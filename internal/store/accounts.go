@@ -89,8 +89,9 @@ var signupSQL = `
 // whether or not the address has an account, and whether or not its limits
 // allow an email: one turn of the limits and one outbox row. With no such
 // account, or when the limits hold the email back, the row names only the
-// address, and the sender drops it unsent (see ClaimBatch): the request
-// path cannot tell the cases apart by its work.
+// address, and the sender drops it unsent (see Outbox.Lease and
+// Outbox.ClaimBatch): the request path cannot tell the cases apart by its
+// work.
 func (r *Accounts) QueueForAddress(ctx context.Context, kind account.MailKind, email string, onlyUnconfirmed bool, now time.Time, turn account.MailTurn) (int64, bool, error) {
 	var (
 		id     int64
