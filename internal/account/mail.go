@@ -62,7 +62,7 @@ type IssuedToken struct {
 
 // TokenStore keeps the hashes of minted tokens.
 type TokenStore interface {
-	// CreateTokens stores every token in one statement: all, or none. A
+	// CreateTokens stores every token in one transaction: all, or none. A
 	// new token of a purpose that SupersedesOlder kills the older live
 	// ones of the same account and purpose.
 	CreateTokens(ctx context.Context, tokens []IssuedToken) error
@@ -133,7 +133,7 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 }
 
 // Compose writes the email of each letter, in order. Tokens are minted for
-// the kinds that carry one and stored in one statement; an error means no
+// the kinds that carry one and stored in one transaction; an error means no
 // token was stored and no email written: the letters can be tried again.
 func (c *Composer) Compose(ctx context.Context, letters []Letter) ([]Composed, error) {
 	now := c.cfg.Now()
