@@ -52,6 +52,8 @@ type config struct {
 	PurgeMaxShare        float64
 	MailRetryMin         time.Duration
 	MailRetryMax         time.Duration
+	MailCooldown         time.Duration
+	ResetTTL             time.Duration
 	RateLimit            rateLimit
 	TrustedProxies       []netip.Prefix
 	ShutdownTimeout      time.Duration
@@ -264,6 +266,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		}},
 		{"MAIL_RETRY_MIN", "5s", "wait before the first retry of an email the server deferred (4xx to RCPT or DATA); doubles each time", durationInto(&c.MailRetryMin)},
 		{"MAIL_RETRY_MAX", "1h", "longest wait between retries of a deferred email", durationInto(&c.MailRetryMax)},
+		{"MAIL_COOLDOWN", "1m", "least time between two visitor-triggered emails of one kind to one address (and 10 a day)", durationInto(&c.MailCooldown)},
+		{"RESET_TTL", "1h", "how long a password-reset link works", durationInto(&c.ResetTTL)},
 		{"RATE_LIMIT", "20/m", "POSTs per client IP and route: N/s, N/m, N/h, or off", func(v string) error {
 			r, err := parseRateLimit(v)
 			c.RateLimit = r
@@ -335,6 +339,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv lookupEnv, need needs, s
 		if err := s.parse(*values[s.name]); err != nil {
 			problems = append(problems, fmt.Sprintf("%s %v", s.name, err))
 		}
+	}
+	if c.MailCooldown > 24*time.Hour {
+		problems = append(problems, "MAIL_COOLDOWN must be at most 24h (the mail limits' window is a day)")
 	}
 	if c.InactiveWarning >= c.InactiveRetention && c.InactiveRetention > 0 {
 		problems = append(problems, "INACTIVE_WARNING must be shorter than INACTIVE_RETENTION")

@@ -60,6 +60,9 @@ func TestConfigProblemsNameTheVariable(t *testing.T) {
 		{"bad ops hosts", "OPS_HOSTS", "localhost, http://x", `OPS_HOSTS has "http://x"`},
 		{"bad mail policy", "MAIL_ON_FAILURE", "explode", `MAIL_ON_FAILURE is "explode"; want stop, restart or ignore`},
 		{"bad purge policy", "PURGE_ON_FAILURE", "retry", `PURGE_ON_FAILURE is "retry"; want stop, restart or ignore`},
+		{"bad cooldown", "MAIL_COOLDOWN", "a while", "MAIL_COOLDOWN is not a positive duration"},
+		{"cooldown over a day", "MAIL_COOLDOWN", "25h", "MAIL_COOLDOWN must be at most 24h"},
+		{"bad reset ttl", "RESET_TTL", "0s", "RESET_TTL is not a positive duration"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -108,7 +108,10 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		t.Fatalf("confirm = %d", res.StatusCode)
+		t.Fatalf("confirm page = %d", res.StatusCode)
+	}
+	if status, err := c.PostForm(site, "/confirm", url.Values{"token": {token}}); err != nil || status != http.StatusOK {
+		t.Fatalf("confirm = %d, %v", status, err)
 	}
 	if status, err := c.PostForm(site, "/login", url.Values{"email": {email}, "password": {password}}); err != nil || status != http.StatusSeeOther {
 		t.Fatalf("sign in = %d, %v", status, err)
@@ -140,6 +143,7 @@ func TestMetricsAfterKnownActions(t *testing.T) {
 		{"signup_purge_rows_total", []string{"category", "unconfirmed"}, 0},
 		{"signup_http_requests_total", []string{"route", "/signup", "method", "POST", "status", "303"}, 1},
 		{"signup_http_requests_total", []string{"route", "/confirm", "method", "GET", "status", "200"}, 1},
+		{"signup_http_requests_total", []string{"route", "/confirm", "method", "POST", "status", "200"}, 1},
 		{"signup_http_requests_total", []string{"route", "/login", "method", "POST", "status", "303"}, 1},
 		{"signup_http_request_duration_seconds", []string{"route", "/signup", "method", "POST"}, 1},
 		{"signup_service_state", []string{"service", "database", "state", "running"}, 1},

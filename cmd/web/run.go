@@ -164,10 +164,11 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	accounts := account.NewService(account.Config{
-		Repo:     db.Accounts(),
-		Hasher:   account.NewHasher(account.DefaultParams(), 0, account.WithMaxWait(cfg.HashQueueWait)),
-		Notifier: account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
-		Observer: metrics,
+		Repo:       db.Accounts(),
+		Hasher:     account.NewHasher(account.DefaultParams(), 0, account.WithMaxWait(cfg.HashQueueWait)),
+		Notifier:   account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
+		Observer:   metrics,
+		MailLimits: account.MailLimits{Cooldown: cfg.MailCooldown},
 		// user@localhost only where the site itself runs on localhost.
 		LocalhostEmail: loopbackHost(cfg.BaseURL.Hostname()),
 	})
@@ -178,6 +179,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		SiteName:        cfg.SiteName,
 		BaseURL:         cfg.BaseURL,
 		InactiveWarning: cfg.InactiveWarning,
+		Lifetimes:       account.TokenLifetimes{Reset: cfg.ResetTTL},
 	})
 	if err != nil {
 		return nil, err
@@ -255,6 +257,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 		TrustedProxies: cfg.TrustedProxies,
 		Observer:       metrics,
 		RequestTimeout: cfg.RequestTimeout,
+		LinkLifetimes:  account.TokenLifetimes{Reset: cfg.ResetTTL},
 		Logger:         logger,
 	})
 	if err != nil {

@@ -1,5 +1,9 @@
-// Package account is the domain of signing up, confirming an address and
-// signing in: its rules, password hashing and tokens.
+// Package account is the domain of an account's life: signing up,
+// confirming an address, signing in, resetting a password, changing the
+// password or the address, sessions and deletion; its rules, password
+// hashing, tokens, the emails it sends (mailkinds.go: one entry per kind;
+// mail.go: the Composer that writes them) and
+// the limits on mail a visitor can trigger.
 //
 // It knows nothing of HTTP or SQL. It states what it needs from storage as
 // the Repository and TokenStore interfaces (the store provides them), and

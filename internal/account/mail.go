@@ -9,35 +9,6 @@ import (
 	"time"
 )
 
-// TokenPurpose says what a token is for; a token of one purpose is never
-// accepted for another.
-type TokenPurpose string
-
-// The token purposes of emailed links.
-const (
-	// PurposeConfirm confirms an account's address.
-	PurposeConfirm TokenPurpose = "confirm"
-)
-
-// mailKind is what the domain knows of one kind of email: its templates are
-// web/templates/email/<kind>.txt and .html, both defining a "subject"
-// block. Adding a kind is a template pair and one entry in mailKinds.
-type mailKind struct {
-	// token, when set, is the purpose of a token minted for each email of
-	// this kind, at send time; the email links to linkPath?token=….
-	token    TokenPurpose
-	linkPath string
-	// deleteAfter fills DeleteAfter: the dormancy warning's deletion date.
-	deleteAfter bool
-}
-
-// mailKinds is every email the outbox can hold.
-var mailKinds = map[MailKind]mailKind{
-	MailConfirm:         {token: PurposeConfirm, linkPath: "confirm"},
-	MailSignupAttempt:   {},
-	MailInactiveWarning: {deleteAfter: true},
-}
-
 // Letter is an outbox row as the domain needs it to write the email: the
 // sender hands over the rows it claimed and delivers what comes back.
 type Letter struct {
@@ -53,6 +24,9 @@ type Letter struct {
 	// WarnedAt is when the account's dormancy warning was queued; zero if
 	// none is.
 	WarnedAt time.Time
+	// PasswordHash is, for a confirmation a signup asked for, that
+	// signup's password hash, which its token carries; empty otherwise.
+	PasswordHash string
 }
 
 // Composed is the email for one Letter, or why there is none.
@@ -69,20 +43,28 @@ type Email struct {
 	Subject, Text, HTML string
 }
 
-// IssuedToken is a token minted for an email, as stored: its hash only.
+// IssuedToken is a token minted for an email, as stored: its hash and
+// what it grants. The token itself is never stored.
 type IssuedToken struct {
 	AccountID int64
 	Purpose   TokenPurpose
 	// Hash is the SHA-256 of the token (NewToken's hash).
-	Hash      []byte
+	Hash []byte
+	// PasswordHash is, for a confirmation, the password hash of the signup
+	// that asked for it; empty when a resend asked for it, and the person
+	// chooses a password when confirming.
+	PasswordHash string
+	// Email is, for an email change, the new address.
+	Email     string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
 
-// TokenStore keeps the hashes of minted tokens. A newer token of a purpose
-// supersedes the older ones of the same account.
+// TokenStore keeps the hashes of minted tokens.
 type TokenStore interface {
-	// CreateTokens stores every token in one statement: all, or none.
+	// CreateTokens stores every token in one transaction: all, or none. A
+	// new token of a purpose that SupersedesOlder kills the older live
+	// ones of the same account and purpose.
 	CreateTokens(ctx context.Context, tokens []IssuedToken) error
 }
 
@@ -96,9 +78,9 @@ type ComposerConfig struct {
 	// BaseURL is the site's public URL (BASE_URL): links start with it.
 	// Required, absolute.
 	BaseURL *url.URL
-	// TokenTTL is how long a link of each purpose works; a purpose not
-	// listed gets 24h.
-	TokenTTL map[TokenPurpose]time.Duration
+	// Lifetimes is how long a link of each purpose works; zero fields take
+	// the defaults (RESET_TTL sets Reset).
+	Lifetimes TokenLifetimes
 	// InactiveWarning is how long after the dormancy warning an account is
 	// deleted, to tell the date. Default 168h.
 	InactiveWarning time.Duration
@@ -108,9 +90,6 @@ type ComposerConfig struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
-
-// DefaultTokenTTL is how long an emailed link works unless configured.
-const DefaultTokenTTL = 24 * time.Hour
 
 // Composer writes the emails of outbox rows: it mints their tokens, stores
 // the hashes and renders the templates. The mail sender only delivers.
@@ -153,16 +132,8 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 	return &Composer{cfg: cfg, tmpl: tmpl, siteURL: home.String(), loginURL: base.JoinPath("login").String(), base: base}, nil
 }
 
-// ttl is how long a token of purpose p works.
-func (c *Composer) ttl(p TokenPurpose) time.Duration {
-	if d := c.cfg.TokenTTL[p]; d > 0 {
-		return d
-	}
-	return DefaultTokenTTL
-}
-
 // Compose writes the email of each letter, in order. Tokens are minted for
-// the kinds that carry one and stored in one statement; an error means no
+// the kinds that carry one and stored in one transaction; an error means no
 // token was stored and no email written: the letters can be tried again.
 func (c *Composer) Compose(ctx context.Context, letters []Letter) ([]Composed, error) {
 	now := c.cfg.Now()
@@ -182,12 +153,12 @@ func (c *Composer) Compose(ctx context.Context, letters []Letter) ([]Composed, e
 			out[i].Err = fmt.Errorf("compose %s: a token needs an account", l.Kind)
 			continue
 		}
-		p, hash, err := NewToken()
+		p, tok, _, err := mintToken(l, now, c.cfg.Lifetimes)
 		if err != nil {
-			return nil, fmt.Errorf("compose: mint token: %w", err)
+			return nil, fmt.Errorf("compose: %w", err)
 		}
 		plain[i] = p
-		issued = append(issued, IssuedToken{AccountID: l.AccountID, Purpose: k.token, Hash: hash, CreatedAt: now, ExpiresAt: now.Add(c.ttl(k.token))})
+		issued = append(issued, tok)
 	}
 	if len(issued) > 0 {
 		if err := c.cfg.Tokens.CreateTokens(ctx, issued); err != nil {
@@ -218,7 +189,7 @@ func (c *Composer) render(l Letter, token string, now time.Time) (Email, error) 
 	if k.token == "" {
 		return c.tmpl.render(l.Kind, data)
 	}
-	data.ValidFor = humanDuration(c.ttl(k.token))
+	data.ValidFor = humanDuration(c.cfg.Lifetimes.Of(k.token))
 	prefix := c.base.JoinPath(k.linkPath).String() + "?token="
 	return c.tmpl.renderToken(l.Kind, data, prefix, url.QueryEscape(token))
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config is what a Service needs. Zero durations take the defaults below.
@@ -30,6 +32,9 @@ type Config struct {
 	// LocalhostEmail accepts addresses @localhost: for a site that itself
 	// runs on localhost (BASE_URL), where a dev inbox takes the mail.
 	LocalhostEmail bool
+	// MailLimits bound the mail a visitor can make us send to one address;
+	// zero fields take DefaultMailCooldown and DefaultMailDailyCap.
+	MailLimits MailLimits
 }
 
 // Service runs the account rules.
@@ -59,6 +64,12 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.LastSeenEvery <= 0 {
 		cfg.LastSeenEvery = time.Hour
+	}
+	if cfg.MailLimits.Cooldown <= 0 {
+		cfg.MailLimits.Cooldown = DefaultMailCooldown
+	}
+	if cfg.MailLimits.DailyCap <= 0 {
+		cfg.MailLimits.DailyCap = DefaultMailDailyCap
 	}
 	return &Service{cfg: cfg}
 }
@@ -97,9 +108,12 @@ func inputError(errs ...error) error {
 	return ie
 }
 
-// Signup creates an account and queues its confirmation. An address that
-// already has an account gets the same answer after the same work (a
-// password hash and one transaction); its owner is told by email instead.
+// Signup creates an account and queues its confirmation, which carries
+// this signup's password: the link confirms the account with it, whoever
+// signed up for the address before or after. An address that already has
+// an account gets the same answer after the same work (a password hash and
+// one statement); its owner is told by email instead, or, if it is not
+// confirmed yet, gets a confirmation of this signup.
 func (s *Service) Signup(ctx context.Context, email, password string) (SignupResult, error) {
 	addr, emailErr := s.normalizeEmail(email)
 	pwErr := ValidatePassword(password, addr)
@@ -110,51 +124,154 @@ func (s *Service) Signup(ctx context.Context, email, password string) (SignupRes
 	if err != nil {
 		return SignupResult{}, fmt.Errorf("signup: %w", err)
 	}
-	res, err := s.cfg.Repo.Signup(ctx, addr, hash, s.cfg.Now())
+	lim := s.cfg.MailLimits
+	res, err := s.cfg.Repo.Signup(ctx, addr, hash, s.cfg.Now(),
+		lim.turn(addr, limitSignup), lim.turn(addr, string(MailSignupAttempt)))
 	if err != nil {
 		return SignupResult{}, fmt.Errorf("signup: %w", err)
 	}
-	s.cfg.Notifier.Queued(res.OutboxID)
+	s.queued(res.OutboxID)
 	s.cfg.Observer.SignedUp(res)
 	return res, nil
 }
 
+// queued tells the Notifier of the outbox rows ids (0 is none).
+func (s *Service) queued(ids ...int64) {
+	for _, id := range ids {
+		if id != 0 {
+			s.cfg.Notifier.Queued(id)
+		}
+	}
+}
+
 // Resend queues a fresh confirmation when the address has an unconfirmed
-// account, and does nothing otherwise; callers answer the same either way.
+// account, and does nothing otherwise, after the same work; callers answer
+// the same either way. The link it sends carries no password: the person
+// chooses one when confirming, so a resend cannot confirm an account with
+// the password of someone who signed up with another's address.
 func (s *Service) Resend(ctx context.Context, email string) error {
+	return s.mailAddress(ctx, email, MailConfirm, true)
+}
+
+// Forgot queues a password-reset link when the address has an account,
+// confirmed or not, and does nothing otherwise, after the same work.
+func (s *Service) Forgot(ctx context.Context, email string) error {
+	return s.mailAddress(ctx, email, MailReset, false)
+}
+
+// mailAddress queues a visitor-triggered email of kind to the account with
+// this address, within the address's limits.
+func (s *Service) mailAddress(ctx context.Context, email string, kind MailKind, onlyUnconfirmed bool) error {
 	addr, err := s.normalizeEmail(email)
 	if err := inputError(err); err != nil {
 		return err
 	}
-	id, ok, err := s.cfg.Repo.QueueConfirmation(ctx, addr, s.cfg.Now())
+	turn := s.cfg.MailLimits.turn(addr, string(kind))
+	id, _, err := s.cfg.Repo.QueueForAddress(ctx, kind, addr, onlyUnconfirmed, s.cfg.Now(), turn)
 	if err != nil {
-		return fmt.Errorf("resend confirmation: %w", err)
+		return fmt.Errorf("queue %s: %w", kind, err)
 	}
-	if ok {
-		s.cfg.Notifier.Queued(id)
-	}
+	// Every row is offered to the sender, the ones it will drop too, so
+	// that the request does the same work either way.
+	s.queued(id)
 	return nil
 }
 
-// Confirm spends a confirmation token and confirms its account.
-func (s *Service) Confirm(ctx context.Context, token string) (accountID int64, err error) {
+// CheckToken reports what a link's token of purpose leads to without using
+// it, for the page that asks to confirm the step. A link that cannot be
+// used still tells its account's address, if it has one, to offer a new
+// link.
+func (s *Service) CheckToken(ctx context.Context, purpose TokenPurpose, token string) (TokenState, error) {
 	hash, ok := HashToken(token)
 	if !ok {
-		return 0, ErrTokenInvalid
+		return TokenState{}, ErrTokenInvalid
 	}
-	id, err := s.cfg.Repo.UseToken(ctx, hash, s.cfg.Now())
+	st, err := s.cfg.Repo.CheckToken(ctx, purpose, hash, s.cfg.Now())
 	if err != nil {
-		return 0, fmt.Errorf("confirm: %w", err)
+		// st.Email, when known, fills the form that asks for a new link.
+		return TokenState{Email: st.Email}, fmt.Errorf("check %s token: %w", purpose, err)
+	}
+	return st, nil
+}
+
+// Confirm spends a confirmation token and confirms its account with the
+// password of the signup that sent the link; a link sent by a resend
+// carries none, and password, which the person chose on the confirmation
+// page, is set instead.
+func (s *Service) Confirm(ctx context.Context, token, password string) (Account, error) {
+	hash, ok := HashToken(token)
+	if !ok {
+		return Account{}, ErrTokenInvalid
+	}
+	now := s.cfg.Now()
+	st, err := s.cfg.Repo.CheckToken(ctx, PurposeConfirm, hash, now)
+	if err != nil {
+		return Account{}, fmt.Errorf("confirm: %w", err)
+	}
+	var pwHash string
+	if !st.HasPassword {
+		if pwHash, err = s.newPasswordHash(ctx, password, st.Email); err != nil {
+			return Account{}, err
+		}
+	}
+	acct, err := s.cfg.Repo.Confirm(ctx, hash, pwHash, now)
+	if err != nil {
+		return Account{}, fmt.Errorf("confirm: %w", err)
 	}
 	s.cfg.Observer.Confirmed()
-	return id, nil
+	return acct, nil
+}
+
+// newPasswordHash checks a new password for the account with address email
+// and hashes it.
+func (s *Service) newPasswordHash(ctx context.Context, password, email string) (string, error) {
+	if err := inputError(ValidatePassword(password, email)); err != nil {
+		return "", err
+	}
+	hash, err := s.cfg.Hasher.Hash(ctx, password)
+	if err != nil {
+		return "", fmt.Errorf("hash new password: %w", err)
+	}
+	return hash, nil
+}
+
+// Reset spends a reset token and sets password: the account is confirmed if
+// it was not (the link proved the mailbox), every session and every other
+// reset link ends, and the owner is told by email.
+//
+// The browser that reset the password is signed in: the new session's
+// token is returned.
+func (s *Service) Reset(ctx context.Context, token, password, userAgent string) (string, Account, error) {
+	hash, ok := HashToken(token)
+	if !ok {
+		return "", Account{}, ErrTokenInvalid
+	}
+	now := s.cfg.Now()
+	st, err := s.cfg.Repo.CheckToken(ctx, PurposeReset, hash, now)
+	if err != nil {
+		return "", Account{}, fmt.Errorf("reset password: %w", err)
+	}
+	pwHash, err := s.newPasswordHash(ctx, password, st.Email)
+	if err != nil {
+		return "", Account{}, err
+	}
+	acct, id, err := s.cfg.Repo.Reset(ctx, hash, pwHash, now)
+	if err != nil {
+		return "", Account{}, fmt.Errorf("reset password: %w", err)
+	}
+	s.queued(id)
+	session, err := s.openSession(ctx, acct.ID, now, userAgent)
+	if err != nil {
+		return "", Account{}, fmt.Errorf("reset password: sign in: %w", err)
+	}
+	return session, acct, nil
 }
 
 // SignIn checks an address and password and opens a session. It answers
 // ErrInvalidCredentials alike for an unknown address and a wrong password,
 // after the same hashing work, and ErrNotConfirmed only to someone who
 // knows the password.
-func (s *Service) SignIn(ctx context.Context, email, password string) (token string, acct Account, err error) {
+func (s *Service) SignIn(ctx context.Context, email, password, userAgent string) (token string, acct Account, err error) {
 	addr, err := s.normalizeEmail(email)
 	if err := inputError(err); err != nil {
 		return "", Account{}, err
@@ -192,22 +309,47 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (token str
 	if err := s.cfg.Repo.SignedIn(ctx, acct.ID, now, s.cfg.LastSeenEvery, newHash); err != nil {
 		return "", Account{}, fmt.Errorf("sign in: %w", err)
 	}
-	plain, hash, err := NewToken()
+	plain, err := s.openSession(ctx, acct.ID, now, userAgent)
 	if err != nil {
-		return "", Account{}, fmt.Errorf("sign in: %w", err)
-	}
-	sess := Session{
-		Hash:              hash,
-		AccountID:         acct.ID,
-		CreatedAt:         now,
-		ExpiresAt:         now.Add(s.cfg.SessionIdle),
-		AbsoluteExpiresAt: now.Add(s.cfg.SessionMaxAge),
-	}
-	if err := s.cfg.Repo.CreateSession(ctx, sess); err != nil {
 		return "", Account{}, fmt.Errorf("sign in: %w", err)
 	}
 	s.cfg.Observer.SignedIn()
 	return plain, acct, nil
+}
+
+// maxUserAgent is the most of a User-Agent header kept with a session.
+const maxUserAgent = 512
+
+// openSession stores a new session for accountID and returns its token.
+func (s *Service) openSession(ctx context.Context, accountID int64, now time.Time, userAgent string) (string, error) {
+	plain, hash, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	sess := Session{
+		Hash:              hash,
+		AccountID:         accountID,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(s.cfg.SessionIdle),
+		AbsoluteExpiresAt: now.Add(s.cfg.SessionMaxAge),
+		UserAgent:         clip(userAgent, maxUserAgent),
+	}
+	if err := s.cfg.Repo.CreateSession(ctx, sess); err != nil {
+		return "", err
+	}
+	return plain, nil
+}
+
+// clip cuts s to at most n bytes of valid UTF-8.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Authenticate returns the account of a live session token.

@@ -143,13 +143,17 @@ func TestBrowserFlow(t *testing.T) {
 	)
 	run("click the link",
 		chromedp.Click(chromedp.CSS(`a.msg-link[href*="/confirm?token="]`)),
+		chromedp.WaitVisible(`//button[contains(., "Confirm my address")]`),
+		shot("06a-confirm-button"),
+		chromedp.Click(`//button[contains(., "Confirm my address")]`),
 		chromedp.WaitVisible(`//h1[contains(., "Your account is confirmed")]`),
 		shot("06-confirmed"),
 	)
+	if got, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#email`))); err != nil || got != email {
+		t.Errorf("the sign-in form after confirming holds %q (%v), want the address", got, err)
+	}
 	run("sign in",
-		chromedp.Click(chromedp.CSS(`main a[href="/login"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#password`)),
-		chromedp.SendKeys(chromedp.CSS(`#email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#password`), password),
 		shot("07-sign-in"),
 		chromedp.Submit(chromedp.CSS(`#password`)),

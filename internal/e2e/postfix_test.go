@@ -310,8 +310,12 @@ func TestPostfixUnknownUser(t *testing.T) {
 	waitfor.True(t, time.Minute, "the address's mail cooldown to pass", func() bool {
 		return time.Since(signedUp) > cooldown+100*time.Millisecond
 	})
+	// The answer names the address it was given: the pages are compared
+	// with each one's address blanked out.
+	other := mx.Addr("never-signed-up")
 	status, page := postPage(t, r.web.URL(), "/confirm/resend", url.Values{"email": {to}})
-	wantStatus, wantPage := postPage(t, r.web.URL(), "/confirm/resend", url.Values{"email": {mx.Addr("never-signed-up")}})
+	wantStatus, wantPage := postPage(t, r.web.URL(), "/confirm/resend", url.Values{"email": {other}})
+	page, wantPage = strings.ReplaceAll(page, to, "ADDRESS"), strings.ReplaceAll(wantPage, other, "ADDRESS")
 	if status != http.StatusOK || status != wantStatus || page != wantPage {
 		t.Errorf("resend to a suppressed address answered %d (%d bytes); to an unknown one %d (%d bytes); want the same 200 page",
 			status, len(page), wantStatus, len(wantPage))

@@ -66,6 +66,8 @@ func missingMessage(field string) string {
 		return "Enter your email address."
 	case "password":
 		return "Enter a password."
+	case "current_password":
+		return "Enter your current password."
 	}
 	return "This field is required."
 }
@@ -75,4 +77,24 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool {
 		return (r < 0x20 && r != '\t') || r == 0x7f
 	})
+}
+
+// optionalField reads a field that may be absent or empty ("" then), with
+// the checks decodeForm makes. Call it after decodeForm.
+func optionalField(r *http.Request, name string) (string, *formError) {
+	vs := r.PostForm[name]
+	var problem string
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		problem = "This field was sent more than once; send it once."
+	case !utf8.ValidString(vs[0]):
+		problem = "This contains bytes that are not valid text (UTF-8)."
+	case hasControl(vs[0]):
+		problem = "This contains a line break or control character, which it cannot."
+	default:
+		return vs[0], nil
+	}
+	return "", &formError{Status: http.StatusBadRequest, Fields: map[string]string{name: problem}}
 }

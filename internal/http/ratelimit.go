@@ -3,10 +3,11 @@ package http
 import (
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/go-chi/httprate"
+
+	"signup/internal/account"
 )
 
 // limits holds the rate limiters: per client IP and route, and per email
@@ -45,12 +46,13 @@ func (l *limits) perIP(route string) func(http.Handler) http.Handler {
 
 // email counts a request against an address on a route and, past the
 // limit, answers 429 and returns true. Unknown and known addresses are
-// counted alike, so the limit reveals nothing.
+// counted alike, so the limit reveals nothing. The key is the normalized
+// address: " User@Example.COM " counts as user@example.com.
 func (l *limits) email(w http.ResponseWriter, r *http.Request, route, address string) bool {
 	if l.perEmailLimiter == nil || address == "" {
 		return false
 	}
-	return l.perEmailLimiter.RespondOnLimit(w, r, route+"\x00"+strings.ToLower(address))
+	return l.perEmailLimiter.RespondOnLimit(w, r, route+"\x00"+account.LimitKey(address))
 }
 
 // tooMany is the friendly 429 page.

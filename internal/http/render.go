@@ -34,6 +34,42 @@ type page struct {
 	NotConfirmed bool
 	// Title and Message fill the error page.
 	Title, Message string
+	// Notice is a one-time message about what just happened.
+	Notice string
+	// Token is the token of the link a page was opened with.
+	Token string
+	// NeedPassword is true when a confirmation asks for a password (its
+	// link came from a resend, not a signup).
+	NeedPassword bool
+	// Form names the account-page form Errors belong to.
+	Form string
+	// Sessions are the signed-in account's sessions.
+	Sessions []account.SessionInfo
+	// Lifetimes say how long emailed links work.
+	Lifetimes account.TokenLifetimes
+}
+
+// HasErrors reports whether the page shows a form that came back with
+// errors; its title then starts with "Error: ".
+func (p page) HasErrors() bool { return len(p.Errors) > 0 || p.Problem != "" }
+
+// ValidFor says how long a link of purpose works: "24 hours".
+func (p page) ValidFor(purpose string) string {
+	return humanDuration(p.Lifetimes.Of(account.TokenPurpose(purpose)))
+}
+
+// pageFuncs are the functions templates may call: siteName, the
+// product's name (SiteConfig.SiteName), and formPage.
+func pageFuncs(siteName string) template.FuncMap {
+	return template.FuncMap{
+		"siteName": func() string { return siteName },
+		// formPage is p for one form of the account page that did not
+		// come back: its own Form name, none of another form's errors or
+		// input.
+		"formPage": func(p page, form string) page {
+			return page{Account: p.Account, Form: form, Lifetimes: p.Lifetimes}
+		},
+	}
 }
 
 // templates holds each page parsed with the layout, once, at start.
@@ -56,7 +92,7 @@ func parseTemplates(siteName string) (templates, error) {
 			}
 		}
 		files = append(files, name)
-		t, err := template.New("").Funcs(template.FuncMap{"siteName": func() string { return siteName }}).ParseFS(web.Pages, files...)
+		t, err := template.New("").Funcs(pageFuncs(siteName)).ParseFS(web.Pages, files...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}
@@ -70,18 +106,19 @@ func parseTemplates(siteName string) (templates, error) {
 // every request.
 func (p page) blank() bool {
 	return p.Account == nil && p.Email == "" && len(p.Errors) == 0 && p.Problem == "" && p.Outcome == "" &&
-		!p.Sent && !p.NotConfirmed && p.Title == "" && p.Message == ""
+		!p.Sent && !p.NotConfirmed && p.Title == "" && p.Message == "" && p.Notice == "" && p.Token == "" &&
+		!p.NeedPassword && p.Form == "" && p.Sessions == nil
 }
 
 // renderBlank renders every template with a blank page, once, at start:
 // the empty forms a visitor who is not signed in gets are the same bytes
 // every time, so they are served from memory rather than executed per
 // request.
-func renderBlank(ts templates) (map[string][]byte, error) {
+func renderBlank(ts templates, base page) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(ts))
 	for name, t := range ts {
 		var buf bytes.Buffer
-		if err := t.ExecuteTemplate(&buf, "layout", page{}); err != nil {
+		if err := t.ExecuteTemplate(&buf, "layout", base); err != nil {
 			return nil, fmt.Errorf("render %s: %w", name, err)
 		}
 		out[name] = buf.Bytes()
@@ -103,6 +140,12 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	if p.Account == nil {
 		p.Account = accountFrom(r.Context())
 	}
+	if p.Notice == "" {
+		if code, email := s.takeFlash(w, r); code != "" {
+			p.Notice = flashText(code, email)
+		}
+	}
+	p.Lifetimes = s.cfg.LinkLifetimes
 	body, ok := s.blank[name]
 	if !ok || !p.blank() {
 		t, ok := s.tmpl[name]
@@ -160,4 +203,24 @@ func (s *Site) busy(w http.ResponseWriter, r *http.Request, err *account.BusyErr
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	s.fail(w, r, http.StatusServiceUnavailable, "Busy",
 		"Many people are using this site at this moment. Nothing was changed; please try again in a minute.")
+}
+
+// humanDuration says d as a page would: "24 hours", "7 days", "30 minutes".
+func humanDuration(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return strconv.FormatInt(n, 10) + " " + unit + "s"
+	}
+	const day = 24 * time.Hour
+	switch {
+	case d >= 2*day && d%day == 0:
+		return plural(int64(d/day), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return d.String()
 }

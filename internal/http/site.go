@@ -49,6 +49,9 @@ type SiteConfig struct {
 	// answers 503 with Retry-After, so a slow database or an overloaded
 	// machine sheds requests instead of piling them up. Default 10s.
 	RequestTimeout time.Duration
+	// LinkLifetimes say how long emailed links work, for the pages that
+	// tell.
+	LinkLifetimes account.TokenLifetimes
 	// Observer, when set, hears of every request served, for metrics.
 	Observer RequestObserver
 	Logger   *slog.Logger
@@ -86,6 +89,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	cfg.LinkLifetimes = cfg.LinkLifetimes.WithDefaults()
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
@@ -96,7 +100,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
-	blank, err := renderBlank(tmpl)
+	blank, err := renderBlank(tmpl, page{Lifetimes: cfg.LinkLifetimes})
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
@@ -131,18 +135,37 @@ func (s *Site) routes(guard func(http.Handler) http.Handler) http.Handler {
 	static, _ := fs.Sub(web.Static, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(24*time.Hour, http.FileServerFS(static))))
 
+	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
+
 	r.Group(func(r chi.Router) {
 		r.Use(s.session)
 		r.Get("/", s.home)
 		r.Get("/signup", s.signupForm)
 		r.With(s.limits.perIP("signup")).Post("/signup", s.signup)
 		r.Get("/signup/sent", s.signupSent)
-		r.Get("/confirm", s.confirm)
+		r.Get("/confirm", s.confirmPage)
+		r.With(s.limits.perIP("confirm")).Post("/confirm", s.confirm)
 		r.Get("/confirm/resend", s.resendForm)
 		r.With(s.limits.perIP("resend")).Post("/confirm/resend", s.resend)
 		r.Get("/login", s.loginForm)
 		r.With(s.limits.perIP("login")).Post("/login", s.login)
 		r.Post("/logout", s.logout)
+		r.Get("/password/forgot", s.forgotForm)
+		r.With(s.limits.perIP("forgot")).Post("/password/forgot", s.forgot)
+		r.Get("/password/reset", s.resetForm)
+		r.With(s.limits.perIP("reset")).Post("/password/reset", s.reset)
+		r.Get("/account/email/confirm", s.emailConfirmPage)
+		r.With(s.limits.perIP("email-confirm")).Post("/account/email/confirm", s.emailConfirm)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAccount, s.limits.perIP("account"))
+			r.Post("/account/password", s.changePassword)
+			r.Post("/account/email", s.changeEmail)
+			r.Post("/account/sessions/revoke-others", s.revokeOthers)
+			r.Post("/account/sessions/{id}/revoke", s.revokeSession)
+			r.Post("/account/delete", s.deleteAccount)
+		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	apphttp "signup/internal/http"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
+	"signup/web"
 )
 
 // clock is a test clock that only moves when told.
@@ -51,6 +53,12 @@ type options struct {
 	observer       apphttp.RequestObserver
 	requestTimeout time.Duration
 	hasherOpts     []account.HasherOption
+	// instanceOf, when set, makes this site a second instance of that
+	// one: the same database and clock, its own process state.
+	instanceOf *bundle
+	// queue is the capacity of the channel the notifier fills (default
+	// 1000); nothing drains it.
+	queue int
 	// dbLatency, when set, puts the database behind a proxy that delays
 	// every chunk by it.
 	dbLatency time.Duration
@@ -61,18 +69,21 @@ var cheapParams = account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, K
 
 func setup(t *testing.T, opts ...func(*options)) *bundle {
 	t.Helper()
-	o := options{baseURL: "http://localhost:8080", params: cheapParams, concurrency: 2}
+	o := options{baseURL: "http://localhost:8080", params: cheapParams, concurrency: 2, queue: 1000}
 	for _, f := range opts {
 		f(&o)
 	}
 	var db *store.DB
-	if o.dbLatency > 0 {
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	switch {
+	case o.instanceOf != nil:
+		db, clk = o.instanceOf.db, o.instanceOf.clock
+	case o.dbLatency > 0:
 		db = slowStore(t, o.dbLatency)
-	} else {
+	default:
 		db = storetest.New(t)
 	}
-	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	b := &bundle{db: db, clock: clk, queued: make(chan int64, 1000)}
+	b := &bundle{db: db, clock: clk, queued: make(chan int64, o.queue)}
 	b.hasher = account.NewHasher(o.params, o.concurrency, o.hasherOpts...)
 	b.accounts = account.NewService(account.Config{
 		Repo:     db.Accounts(),
@@ -196,7 +207,8 @@ func (b *bundle) signup(t *testing.T, c *http.Client, email, password string) {
 	}
 }
 
-// token mints a confirmation token for an account, as the mail sender does.
+// token stores a confirmation token for an account that carries the
+// password of its first signup, valid until expires.
 func (b *bundle) token(t *testing.T, email string, expires time.Time) string {
 	t.Helper()
 	plain, hash, err := account.NewToken()
@@ -204,12 +216,74 @@ func (b *bundle) token(t *testing.T, email string, expires time.Time) string {
 		t.Fatal(err)
 	}
 	_, err = b.db.Pool().Exec(context.Background(), `
-		INSERT INTO tokens (hash, account_id, purpose, created_at, expires_at)
-		SELECT $1, id, 'confirm', $2, $3 FROM accounts WHERE email = $4`, hash, b.clock.Now(), expires, email)
+		INSERT INTO tokens (hash, account_id, purpose, password_hash, created_at, expires_at)
+		SELECT $1, id, 'confirm', password_hash, $2, $3 FROM accounts WHERE email = $4`, hash, b.clock.Now(), expires, email)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return plain
+}
+
+// link does what the mail sender does for the oldest pending email of kind
+// to address to: has the account domain's Composer write it (which mints
+// its token and stores the hash), marks it sent, and returns the token
+// its link carries.
+func (b *bundle) link(t *testing.T, to string, kind account.MailKind) string {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		l    = account.Letter{Kind: kind}
+		acct *int64
+		pw   *string
+	)
+	err := b.db.Pool().QueryRow(ctx, `
+		SELECT o.id, o.account_id, coalesce(o.recipient, a.email), o.password_hash
+		FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id
+		WHERE o.kind = $1 AND o.status = 'pending' AND lower(coalesce(o.recipient, a.email)) = lower($2)
+		ORDER BY o.id LIMIT 1`, string(kind), to).Scan(&l.OutboxID, &acct, &l.To, &pw)
+	if err != nil {
+		t.Fatalf("no pending %s mail to %s: %v", kind, to, err)
+	}
+	if acct != nil {
+		l.AccountID = *acct
+	}
+	if pw != nil {
+		l.PasswordHash = *pw
+	}
+	base, _ := url.Parse("http://signup.test/")
+	composer, err := account.NewComposer(account.ComposerConfig{
+		Templates: web.Emails, Tokens: b.db.Accounts(), BaseURL: base, Now: b.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	composed, err := composer.Compose(ctx, []account.Letter{l})
+	if err != nil || len(composed) != 1 || composed[0].Err != nil {
+		t.Fatalf("compose %s: %v, %+v", kind, err, composed)
+	}
+	m := linkToken.FindStringSubmatch(composed[0].Email.Text)
+	if m == nil {
+		t.Fatalf("%s email has no link with a token:\n%s", kind, composed[0].Email.Text)
+	}
+	if _, err := b.db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sent', sent_at = $2 WHERE id = $1`, l.OutboxID, b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return m[1]
+}
+
+// linkToken finds the token of an email's link.
+var linkToken = regexp.MustCompile(`\?token=([A-Za-z0-9_-]{43})`)
+
+// confirm opens a confirmation link, checks it shows the button, and
+// presses it; it returns the answer to the press.
+func (b *bundle) confirm(t *testing.T, c *http.Client, token string) response {
+	t.Helper()
+	res := b.get(t, c, "/confirm?token="+token)
+	if res.status != http.StatusOK {
+		return res
+	}
+	mustContain(t, res.body, "Confirm my address", `action="/confirm"`)
+	return b.post(t, c, "/confirm", url.Values{"token": {token}})
 }
 
 // confirmed signs up and confirms an account.
@@ -217,8 +291,7 @@ func (b *bundle) confirmed(t *testing.T, email, password string) {
 	t.Helper()
 	c := b.client(t)
 	b.signup(t, c, email, password)
-	tok := b.token(t, email, b.clock.Now().Add(time.Hour))
-	if res := b.get(t, c, "/confirm?token="+tok); res.status != http.StatusOK {
+	if res := b.confirm(t, c, b.link(t, email, account.MailConfirm)); res.status != http.StatusOK {
 		t.Fatalf("confirm: %d %s", res.status, res.body)
 	}
 }

@@ -26,7 +26,10 @@
 // A worker takes what is queued in batches (Config.Batch, and never more
 // than its share of the queue): one statement claims the batch, and the
 // account domain (Config.Composer) writes the emails, minting their tokens
-// and storing the hashes in one statement. The worker builds each
+// and storing the hashes in one transaction. A row with no account, of a
+// kind that needs one (a visitor asked for mail to an address without an
+// account, or beyond its limits), is deleted unsent by the statement that
+// would take it, the sweep's or the worker's. The worker builds each
 // multipart/alternative message with go-mail and sends it over its own SMTP
 // session, kept open across messages (RSET between them, QUIT at the end).
 // The recorder marks the rows the server accepted as sent for all workers

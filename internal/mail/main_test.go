@@ -138,7 +138,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // signup creates an account for email (now) and returns its outbox row id.
 func signup(t *testing.T, db *store.DB, email string) int64 {
 	t.Helper()
-	res, err := db.Accounts().Signup(t.Context(), email, "not-a-real-hash", time.Now())
+	res, err := db.Accounts().Signup(t.Context(), email, "not-a-real-hash", time.Now(), storetest.NoLimit(email), storetest.NoLimit(email))
 	if err != nil {
 		t.Fatalf("signup %s: %v", email, err)
 	}

@@ -113,11 +113,11 @@ func TestConfirmationIsSent(t *testing.T) {
 	if !ok {
 		t.Fatal("the mailed token is not a valid token")
 	}
-	if _, err := b.db.Accounts().UseToken(t.Context(), hash, time.Now()); err != nil {
+	if _, err := b.db.Accounts().Confirm(t.Context(), hash, "h", time.Now()); err != nil {
 		t.Errorf("use the mailed token: %v", err)
 	}
-	if _, err := b.db.Accounts().UseToken(t.Context(), hash, time.Now()); !errors.Is(err, account.ErrTokenUsed) {
-		t.Errorf("use it again = %v, want ErrTokenUsed", err)
+	if _, err := b.db.Accounts().Confirm(t.Context(), hash, "h", time.Now()); !errors.Is(err, account.ErrAlreadyConfirmed) {
+		t.Errorf("use it again = %v, want ErrAlreadyConfirmed", err)
 	}
 
 	if r := b.row(t, id); r.Status != "sent" || r.Attempts != 1 || r.SentAt == nil || r.LastError != nil {
@@ -136,7 +136,7 @@ func TestOtherKindsCarryNoToken(t *testing.T) {
 	if _, err := b.db.Pool().Exec(ctx, `UPDATE accounts SET confirmed_at = $1, last_seen_at = $1`, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	res, err := b.db.Accounts().Signup(ctx, "owner@example.test", "x", time.Now())
+	res, err := b.db.Accounts().Signup(ctx, "owner@example.test", "x", time.Now(), storetest.NoLimit("owner@example.test"), storetest.NoLimit("owner@example.test"))
 	if err != nil || res.Kind != account.MailSignupAttempt {
 		t.Fatalf("second signup = %+v, %v", res, err)
 	}
@@ -363,7 +363,7 @@ func TestTwoInstancesSendEachMailOnce(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
-				if _, err := b.db.Accounts().Signup(t.Context(), fmt.Sprintf("u%04d@example.test", i), "x", time.Now()); err != nil {
+				if _, err := b.db.Accounts().Signup(t.Context(), fmt.Sprintf("u%04d@example.test", i), "x", time.Now(), storetest.NoLimit(fmt.Sprintf("u%04d@example.test", i)), storetest.NoLimit(fmt.Sprintf("u%04d@example.test", i))); err != nil {
 					errs <- err
 				}
 			}

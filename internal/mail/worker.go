@@ -208,7 +208,10 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 	letters := make([]account.Letter, 0, len(ms))
 	for _, m := range ms {
 		if !m.Suppressed && !expired(m.CreatedAt, now, s.cfg.MaxAge) {
-			letters = append(letters, account.Letter{OutboxID: m.ID, Kind: m.Kind, AccountID: m.AccountID, To: m.Email, WarnedAt: m.WarnedAt})
+			letters = append(letters, account.Letter{
+				OutboxID: m.ID, Kind: m.Kind, AccountID: m.AccountID, To: m.Email,
+				WarnedAt: m.WarnedAt, PasswordHash: m.PasswordHash,
+			})
 		}
 	}
 	composed, err := s.cfg.Composer.Compose(ctx, letters)

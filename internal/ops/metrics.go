@@ -169,7 +169,7 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) (*Metrics, error) 
 		}, []string{"category"}),
 	}
 	// Known label values start at zero, so rates work from the first scrape.
-	for _, k := range []account.MailKind{account.MailConfirm, account.MailSignupAttempt, account.MailInactiveWarning} {
+	for _, k := range account.MailKinds() {
 		m.emailsSent.WithLabelValues(string(k))
 		m.emailsRetried.WithLabelValues(string(k))
 		m.emailsFailed.WithLabelValues(string(k))

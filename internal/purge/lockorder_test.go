@@ -44,9 +44,10 @@ func TestConfirmationsAndPurgeDoNotDeadlock(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := accounts.UseToken(t.Context(), h, t0)
+				_, err := accounts.Confirm(t.Context(), h, "not-a-real-hash", t0)
 				switch {
-				case err == nil, errors.Is(err, domain.ErrTokenInvalid), errors.Is(err, domain.ErrTokenUsed):
+				case err == nil, errors.Is(err, domain.ErrTokenInvalid), errors.Is(err, domain.ErrTokenUsed),
+					errors.Is(err, domain.ErrAlreadyConfirmed):
 				default:
 					errs <- err
 				}

@@ -86,11 +86,11 @@ func TestSignupRepository(t *testing.T) {
 	r := db.Accounts()
 	ctx := context.Background()
 
-	res, err := r.Signup(ctx, "Case@Example.com", "h1", at0)
+	res, err := r.Signup(ctx, "Case@Example.com", "h1", at0, storetest.NoLimit("Case@Example.com"), storetest.NoLimit("Case@Example.com"))
 	if err != nil || res.Existing || res.Kind != account.MailConfirm || res.AccountID == 0 || res.OutboxID == 0 {
 		t.Fatalf("new signup: %+v, %v", res, err)
 	}
-	again, err := r.Signup(ctx, "case@example.COM", "h2", at0)
+	again, err := r.Signup(ctx, "case@example.COM", "h2", at0, storetest.NoLimit("case@example.COM"), storetest.NoLimit("case@example.COM"))
 	if err != nil || !again.Existing || again.AccountID != res.AccountID || again.Kind != account.MailConfirm {
 		t.Fatalf("unconfirmed again: %+v, %v", again, err)
 	}
@@ -104,26 +104,26 @@ func TestSignupRepository(t *testing.T) {
 
 	// Confirm through a token.
 	hash := insertTestToken(t, db, res.AccountID, at0.Add(time.Hour))
-	if _, err := r.UseToken(ctx, hash, at0.Add(time.Minute)); err != nil {
+	if _, err := r.Confirm(ctx, hash, "h", at0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.UseToken(ctx, hash, at0.Add(2*time.Minute)); !errors.Is(err, account.ErrTokenUsed) {
+	if _, err := r.Confirm(ctx, hash, "h", at0.Add(2*time.Minute)); !errors.Is(err, account.ErrAlreadyConfirmed) {
 		t.Fatalf("reuse: %v", err)
 	}
-	third, err := r.Signup(ctx, "case@example.com", "h3", at0)
+	third, err := r.Signup(ctx, "case@example.com", "h3", at0, storetest.NoLimit("case@example.com"), storetest.NoLimit("case@example.com"))
 	if err != nil || third.Kind != account.MailSignupAttempt {
 		t.Fatalf("confirmed again: %+v, %v", third, err)
 	}
 
 	// Resend only for unconfirmed accounts.
-	if _, ok, err := r.QueueConfirmation(ctx, "case@example.com", at0); ok || err != nil {
+	if _, ok, err := r.QueueForAddress(ctx, account.MailConfirm, "case@example.com", true, at0, storetest.NoLimit("case@example.com")); ok || err != nil {
 		t.Fatalf("resend for a confirmed account: %v %v", ok, err)
 	}
-	if _, ok, err := r.QueueConfirmation(ctx, "nobody@example.com", at0); ok || err != nil {
+	if _, ok, err := r.QueueForAddress(ctx, account.MailConfirm, "nobody@example.com", true, at0, storetest.NoLimit("nobody@example.com")); ok || err != nil {
 		t.Fatalf("resend for nobody: %v %v", ok, err)
 	}
-	other, _ := r.Signup(ctx, "other@example.com", "h", at0)
-	if id, ok, err := r.QueueConfirmation(ctx, "OTHER@example.com", at0); !ok || err != nil || id == other.OutboxID {
+	other, _ := r.Signup(ctx, "other@example.com", "h", at0, storetest.NoLimit("other@example.com"), storetest.NoLimit("other@example.com"))
+	if id, ok, err := r.QueueForAddress(ctx, account.MailConfirm, "OTHER@example.com", true, at0, storetest.NoLimit("OTHER@example.com")); !ok || err != nil || id == other.OutboxID {
 		t.Fatalf("resend: %d %v %v", id, ok, err)
 	}
 }
@@ -133,17 +133,17 @@ func TestUseTokenBoundaries(t *testing.T) {
 	db := storetest.New(t)
 	r := db.Accounts()
 	ctx := context.Background()
-	res, _ := r.Signup(ctx, "b@example.com", "h", at0)
+	res, _ := r.Signup(ctx, "b@example.com", "h", at0, storetest.NoLimit("b@example.com"), storetest.NoLimit("b@example.com"))
 	exp := at0.Add(24 * time.Hour)
 	hash := insertTestToken(t, db, res.AccountID, exp)
-	if _, err := r.UseToken(ctx, hash, exp); !errors.Is(err, account.ErrTokenExpired) {
+	if _, err := r.Confirm(ctx, hash, "h", exp); !errors.Is(err, account.ErrTokenExpired) {
 		t.Fatalf("at expiry: %v", err)
 	}
-	if _, err := r.UseToken(ctx, hash, exp.Add(-time.Nanosecond*1000)); err != nil {
+	if _, err := r.Confirm(ctx, hash, "h", exp.Add(-time.Nanosecond*1000)); err != nil {
 		t.Fatalf("a moment before expiry: %v", err)
 	}
 	unknown := make([]byte, 32)
-	if _, err := r.UseToken(ctx, unknown, at0); !errors.Is(err, account.ErrTokenInvalid) {
+	if _, err := r.Confirm(ctx, unknown, "h", at0); !errors.Is(err, account.ErrTokenInvalid) {
 		t.Fatalf("unknown: %v", err)
 	}
 }
@@ -182,7 +182,7 @@ func TestSignupConcurrentSameAddress(t *testing.T) {
 			if i%2 == 1 {
 				email = "race@example.com"
 			}
-			res, err := r.Signup(t.Context(), email, "h", at0)
+			res, err := r.Signup(t.Context(), email, "h", at0, storetest.NoLimit(email), storetest.NoLimit(email))
 			if err != nil {
 				errs <- err
 				return

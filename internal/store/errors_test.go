@@ -30,7 +30,7 @@ func TestConnectionLostMidQueryIsUnavailable(t *testing.T) {
 		op   func(ctx context.Context) error
 	}{
 		{"signup", func(ctx context.Context) error {
-			_, err := db.Accounts().Signup(ctx, "cut@example.com", "hash", at0)
+			_, err := db.Accounts().Signup(ctx, "cut@example.com", "hash", at0, storetest.NoLimit("cut@example.com"), storetest.NoLimit("cut@example.com"))
 			return err
 		}},
 		{"ping", db.Ping},

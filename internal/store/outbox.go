@@ -36,11 +36,17 @@ func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
 // OutboxMail is an outbox row taken for sending, with what it takes to
 // address and write the email.
 type OutboxMail struct {
-	ID        int64
-	Kind      account.MailKind
+	ID   int64
+	Kind account.MailKind
+	// AccountID is the account it is about; 0 for the goodbye of a
+	// deleted account.
 	AccountID int64
-	// Email is the recipient: the account's address.
+	// Email is the recipient: the row's own recipient if it has one (a new
+	// address to confirm, a deleted account's), else the account's address.
 	Email string
+	// PasswordHash is the password hash of the signup that queued a
+	// confirmation; empty otherwise.
+	PasswordHash string
 	// Attempts counts this one: 1 on the first try.
 	Attempts  int
 	CreatedAt time.Time
@@ -54,11 +60,34 @@ type OutboxMail struct {
 	Suppressed bool
 }
 
-// takeReturning is the RETURNING list of a statement that takes rows,
-// read by scanTaken; o is the outbox row, a its account.
-const takeReturning = `o.id, o.kind, o.account_id, a.email, o.attempts, o.created_at, a.warned_at,
-	coalesce(o.last_error, '') AS last_error_text,
-	EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.address = lower(a.email)) AS suppressed`
+// takeReturning is the RETURNING list of a statement that takes rows; o
+// is the outbox row.
+const takeReturning = `o.id, o.kind, o.account_id, o.recipient, o.password_hash, o.attempts, o.created_at, o.last_error`
+
+// takenColumns is the select list, read by scanTaken, over t, the rows a
+// statement took (takeReturning), LEFT JOINed to a, their accounts: a row
+// may have no account (a deleted account's goodbye), and its own
+// recipient comes before its account's address.
+const takenColumns = `t.id, t.kind, coalesce(t.account_id, 0), coalesce(t.recipient, a.email, ''),
+	coalesce(t.password_hash, ''), t.attempts, t.created_at, a.warned_at, coalesce(t.last_error, ''),
+	EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.address = lower(coalesce(t.recipient, a.email)))`
+
+// unsendable is true for an outbox row o that has no account and is of a
+// kind that needs one ($5, the kinds sent without one, is the other
+// side): a visitor asked for mail to an address without an account, or
+// beyond its limits, and the request queued the row only so as to do the
+// same work as one that sends. Lease and ClaimBatch delete such rows
+// unsent where they would take them.
+const unsendable = `(o.account_id IS NULL AND NOT o.kind = ANY ($5))`
+
+// kindsWithoutAccount are the kinds of email sent with no account.
+var kindsWithoutAccount = func() []string {
+	var ks []string
+	for _, k := range account.KindsWithoutAccount() {
+		ks = append(ks, string(k))
+	}
+	return ks
+}()
 
 func scanTaken(row pgx.CollectableRow) (OutboxMail, error) {
 	var (
@@ -66,7 +95,7 @@ func scanTaken(row pgx.CollectableRow) (OutboxMail, error) {
 		kind   string
 		warned *time.Time
 	)
-	err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.Attempts, &m.CreatedAt, &warned, &m.LastError, &m.Suppressed)
+	err := row.Scan(&m.ID, &kind, &m.AccountID, &m.Email, &m.PasswordHash, &m.Attempts, &m.CreatedAt, &warned, &m.LastError, &m.Suppressed)
 	m.Kind = account.MailKind(kind)
 	if warned != nil {
 		m.WarnedAt = *warned
@@ -82,7 +111,8 @@ func scanTaken(row pgx.CollectableRow) (OutboxMail, error) {
 // holder stalled), or, when checkHolders is true, its holder's instance
 // lock is not held (the holder died; this reads pg_locks, so the sender
 // asks for it on its periodic sweeps, not on every one). Rows locked by a
-// concurrent Lease are skipped, so instances never take the same row.
+// concurrent Lease are skipped, so instances never take the same row. Due
+// rows that are unsendable are deleted instead of taken.
 func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil time.Time, limit int, checkHolders bool) ([]OutboxMail, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -111,13 +141,16 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 			(SELECT 0 AS arm, * FROM dead UNION ALL SELECT 1, * FROM due)
 			ORDER BY arm, due_at
 			LIMIT $4
+		), dropped AS (
+			DELETE FROM outbox o USING picked WHERE o.id = picked.id AND `+unsendable+`
 		), taken AS (
 			UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, lease_until = $2, leased_by = $3
-			FROM picked, accounts a WHERE o.id = picked.id AND a.id = o.account_id
+			FROM picked WHERE o.id = picked.id AND NOT `+unsendable+`
 			RETURNING picked.arm, picked.due_at, `+takeReturning+`
 		)
-		SELECT id, kind, account_id, email, attempts, created_at, warned_at, last_error_text, suppressed
-		FROM taken ORDER BY arm, due_at, id`, now, leaseUntil, instance, limit)
+		SELECT `+takenColumns+`
+		FROM taken t LEFT JOIN accounts a ON a.id = t.account_id
+		ORDER BY t.arm, t.due_at, t.id`, now, leaseUntil, instance, limit, kindsWithoutAccount)
 	if err != nil {
 		return nil, fmt.Errorf("lease outbox rows: %w", interpret(err))
 	}
@@ -134,24 +167,29 @@ func (o *Outbox) Lease(ctx context.Context, instance string, now, leaseUntil tim
 // or its holder's instance lock is not held); with own, also when instance
 // holds it already (a Lease taken before the instance lock was lost and
 // found again). The caller must not claim a row it is already sending.
+// Free rows that are unsendable are deleted instead of claimed.
 func (o *Outbox) ClaimBatch(ctx context.Context, ids []int64, instance string, now, leaseUntil time.Time, own bool) ([]OutboxMail, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	// holderDead is only evaluated for rows another instance leased, which
 	// the in-memory queue rarely brings.
+	free := `o.id = ANY ($1)
+		AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
+		     OR (o.status = 'sending' AND (($6 AND o.leased_by = $2) OR o.lease_until < $3 OR ` + holderDead + `)))`
 	rows, err := o.db.pool.Query(ctx, `
-		WITH claimed AS (
+		WITH dropped AS (
+			DELETE FROM outbox o WHERE `+free+` AND `+unsendable+`
+		), claimed AS (
 			UPDATE outbox o SET
 				status = 'sending', attempts = o.attempts + 1, lease_until = $4, leased_by = $2
-			FROM accounts a
-			WHERE o.id = ANY ($1) AND a.id = o.account_id
-			  AND (   (o.status = 'pending' AND o.next_attempt_at <= $3)
-			       OR (o.status = 'sending' AND (($5 AND o.leased_by = $2) OR o.lease_until < $3 OR `+holderDead+`)))
+			WHERE `+free+` AND NOT `+unsendable+`
 			RETURNING `+takeReturning+`
 		)
-		SELECT * FROM claimed ORDER BY id`,
-		ids, instance, now, leaseUntil, own)
+		SELECT `+takenColumns+`
+		FROM claimed t LEFT JOIN accounts a ON a.id = t.account_id
+		ORDER BY t.id`,
+		ids, instance, now, leaseUntil, kindsWithoutAccount, own)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", interpret(err))
 	}

@@ -117,8 +117,8 @@ func TestOutboxExtendLease(t *testing.T) {
 func TestCreateTokensAllOrNone(t *testing.T) {
 	db, _, now := outboxSetup(t)
 	ctx := t.Context()
-	a, _ := db.Accounts().Signup(ctx, "a@example.test", "hash", now)
-	b, _ := db.Accounts().Signup(ctx, "b@example.test", "hash", now)
+	a, _ := db.Accounts().Signup(ctx, "a@example.test", "hash", now, storetest.NoLimit("a@example.test"), storetest.NoLimit("a@example.test"))
+	b, _ := db.Accounts().Signup(ctx, "b@example.test", "hash", now, storetest.NoLimit("b@example.test"), storetest.NoLimit("b@example.test"))
 	ha, hb := sha256.Sum256([]byte("token a")), sha256.Sum256([]byte("token b"))
 	tok := func(id int64, h []byte) account.IssuedToken {
 		return account.IssuedToken{AccountID: id, Purpose: account.PurposeConfirm, Hash: h, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}

@@ -29,7 +29,7 @@ func outboxSetup(t *testing.T) (*store.DB, *store.Outbox, time.Time) {
 // queued signs up email at now and returns the confirmation's outbox id.
 func queued(t *testing.T, db *store.DB, email string, now time.Time) int64 {
 	t.Helper()
-	res, err := db.Accounts().Signup(t.Context(), email, "hash", now)
+	res, err := db.Accounts().Signup(t.Context(), email, "hash", now, storetest.NoLimit(email), storetest.NoLimit(email))
 	if err != nil {
 		t.Fatalf("signup %s: %v", email, err)
 	}
@@ -324,7 +324,7 @@ func TestOutboxRelease(t *testing.T) {
 func TestOutboxConfirmToken(t *testing.T) {
 	db, _, now := outboxSetup(t)
 	ctx := t.Context()
-	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now)
+	res, err := db.Accounts().Signup(ctx, "token@example.test", "hash", now, storetest.NoLimit("token@example.test"), storetest.NoLimit("token@example.test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +346,8 @@ func TestOutboxConfirmToken(t *testing.T) {
 	if !ok {
 		t.Fatal("HashToken refused a fresh token")
 	}
-	if id, err := db.Accounts().UseToken(ctx, lookup, now.Add(time.Minute)); err != nil || id != res.AccountID {
-		t.Errorf("UseToken = %d, %v", id, err)
+	if a, err := db.Accounts().Confirm(ctx, lookup, "hash", now.Add(time.Minute)); err != nil || a.ID != res.AccountID {
+		t.Errorf("Confirm = %+v, %v", a, err)
 	}
 }
 
@@ -504,4 +504,74 @@ func leaseIDs(ob *store.Outbox, ctx context.Context, instance string, now, until
 		ids[i] = m.ID
 	}
 	return ids, err
+}
+
+// Rows with no account are taken only for the kinds sent without one (a
+// deleted account's goodbye, to its own recipient); the others, queued so
+// that a request for an address without an account did the same work, are
+// deleted unsent by Lease and ClaimBatch alike. Taken rows carry their
+// recipient and a signup's password hash.
+func TestOutboxRowsWithoutAccount(t *testing.T) {
+	db, ob, now := outboxSetup(t)
+	ctx := t.Context()
+	storetest.LockInstance(t, db, "me")
+	r := db.Accounts()
+	confirm := queued(t, db, "owner@example.test", now.Add(-time.Minute))
+	leaving := queued(t, db, "leaving@example.test", now.Add(-time.Minute))
+	if _, err := db.Pool().Exec(ctx, `UPDATE outbox SET status = 'sent' WHERE id = $1`, leaving); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := r.AccountByEmail(ctx, "leaving@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodbye, err := r.DeleteAccount(ctx, acct.ID, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := func() int64 {
+		t.Helper()
+		id, _, err := r.QueueForAddress(ctx, account.MailReset, "nobody@example.test", false, now.Add(-time.Minute), storetest.NoLimit("nobody@example.test"))
+		if err != nil || id == 0 {
+			t.Fatalf("queue for an address without an account: %d, %v", id, err)
+		}
+		return id
+	}
+	exists := func(id int64) bool {
+		var n int
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+
+	viaClaim := nobody()
+	ms, err := ob.ClaimBatch(ctx, []int64{confirm, goodbye, viaClaim}, "me", now, now.Add(time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].ID != confirm || ms[1].ID != goodbye {
+		t.Fatalf("claimed %+v, want the confirmation and the goodbye", ms)
+	}
+	if m := ms[0]; m.Email != "owner@example.test" || m.PasswordHash != "hash" || m.AccountID == 0 {
+		t.Errorf("confirmation taken as %+v, want the account's address and the signup's hash", m)
+	}
+	if m := ms[1]; m.Email != "leaving@example.test" || m.AccountID != 0 || m.Kind != account.MailAccountDeleted {
+		t.Errorf("goodbye taken as %+v, want its own recipient and no account", m)
+	}
+	if exists(viaClaim) {
+		t.Error("ClaimBatch kept the row for an address without an account")
+	}
+
+	viaLease := nobody()
+	ms, err = ob.Lease(ctx, "me", now, now.Add(time.Minute), 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 0 {
+		t.Errorf("Lease took %+v, want nothing", ms)
+	}
+	if exists(viaLease) {
+		t.Error("Lease kept the row for an address without an account")
+	}
 }

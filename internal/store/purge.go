@@ -304,8 +304,33 @@ var purgeArms = map[purge.Category][]purgeArm{
 		args: func(cut purge.Cutoffs, from purge.Cursor, limit int) []any {
 			return []any{cut.Outbox, from.ID, limit}
 		},
+	}, {
+		// mail_quota_day_idx: the mail limits of addresses nobody asked to
+		// mail for a day (a request after a day's window has passed starts a
+		// new one, so a window that started two days ago has seen no request
+		// for one); the mail bookkeeping goes with the outbox's. Keyed by
+		// address, compared as bytes so the order is the cursor's.
+		sql: `
+			WITH batch AS (
+				SELECT q.address, convert_to(q.address, 'UTF8') AS key, q.day_start AS k FROM mail_quota q
+				WHERE q.day_start < $1
+				  AND q.day_start >= $2 AND (q.day_start, convert_to(q.address, 'UTF8')) > ($2, $3)
+				ORDER BY q.day_start, convert_to(q.address, 'UTF8')
+				LIMIT $4
+				FOR UPDATE SKIP LOCKED
+			), gone AS (
+				DELETE FROM mail_quota WHERE address = ANY (ARRAY(SELECT address FROM batch)) RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone), k, NULL::bigint, key
+			FROM batch ORDER BY k DESC, key DESC LIMIT 1`,
+		args: hashArgs(func(c purge.Cutoffs) time.Time { return c.Now.Add(-mailQuotaWindow) }),
 	}},
 }
+
+// mailQuotaWindow is how long ago a mail_quota row's day window must have
+// started for the row to limit nothing any more: two days (the window is
+// one; the cooldown, well under a day, ends within the next).
+const mailQuotaWindow = 48 * time.Hour
 
 // Batch implements purge.Session.
 func (s *purgeSession) Batch(ctx context.Context, c purge.Category, cut purge.Cutoffs, from purge.Cursor, limit int) (purge.Batch, error) {

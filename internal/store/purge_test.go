@@ -253,6 +253,10 @@ func TestPurgePlansUseIndexes(t *testing.T) {
 		purgeNow.Add(-48*time.Hour))
 	exec(t, db, `UPDATE tokens SET expires_at = $1::timestamptz + interval '1 hour', used_at = NULL
 		FROM accounts a WHERE a.id = tokens.account_id AND a.id % 200 = 0`, purgeNow)
+	exec(t, db, `
+		INSERT INTO mail_quota (address, day_start, day_count, allowed, updated_at)
+		SELECT 'q' || g || '@example.com', $1::timestamptz - interval '2 days' + g * interval '1 second', 1, true, $1::timestamptz
+		FROM generate_series(1, 20000) g`, purgeNow)
 	exec(t, db, `ANALYZE`)
 
 	want := map[purge.Category][]string{
@@ -261,7 +265,7 @@ func TestPurgePlansUseIndexes(t *testing.T) {
 		purge.Warned:      {"accounts_dormant_idx"},
 		purge.Sessions:    {"sessions_expires_idx"},
 		purge.Tokens:      {"tokens_expires_idx", "tokens_expires_idx"},
-		purge.Outbox:      {"outbox_sent_idx", "outbox_failed_idx"},
+		purge.Outbox:      {"outbox_sent_idx", "outbox_failed_idx", "mail_quota_day_idx"},
 	}
 	for _, c := range purge.Categories {
 		plans, err := db.Purges().Plans(t.Context(), c, purgeCut, purge.DefaultBatchSize)
@@ -278,5 +282,26 @@ func TestPurgePlansUseIndexes(t *testing.T) {
 				t.Errorf("%s batch (arm %d) scans a table:\n%s", c, i, plan)
 			}
 		}
+	}
+}
+
+// The mail limits of addresses nobody asked to mail for a day (their day
+// window started two days ago) go with the outbox category, in batches.
+func TestPurgeMailQuota(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	exec(t, db, `
+		INSERT INTO mail_quota (address, day_start, day_count, allowed, updated_at)
+		SELECT 'old' || g || '@example.com', $1::timestamptz - interval '49 hours', 1, true, $1::timestamptz
+		FROM generate_series(1, 7) g
+		UNION ALL
+		SELECT 'new' || g || '@example.com', $1::timestamptz - interval '47 hours', 1, true, $1::timestamptz
+		FROM generate_series(1, 3) g`, purgeNow)
+	s := lock(t, db.Purges())
+	if n, batches := drain(t, s, purge.Outbox, 2); n != 7 || batches < 4 {
+		t.Errorf("purged %d mail_quota rows in %d batches, want 7 in 4 or more", n, batches)
+	}
+	if n := count(t, db, `SELECT count(*) FROM mail_quota WHERE address LIKE 'new%'`); n != 3 {
+		t.Errorf("fresh limits left: %d, want 3", n)
 	}
 }

@@ -124,8 +124,8 @@ type OutboxFailure struct {
 // Failures returns the n most recent failed rows, newest first.
 func (o *Outbox) Failures(ctx context.Context, n int) ([]OutboxFailure, error) {
 	rows, err := o.db.pool.Query(ctx, `
-		SELECT o.id, o.kind, a.email, o.attempts, o.created_at, coalesce(o.last_error, '') AS last_error
-		FROM outbox o JOIN accounts a ON a.id = o.account_id
+		SELECT o.id, o.kind, coalesce(o.recipient, a.email, '') AS email, o.attempts, o.created_at, coalesce(o.last_error, '') AS last_error
+		FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id
 		WHERE o.status = 'failed'
 		ORDER BY o.id DESC
 		LIMIT $1`, n)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"signup/internal/account"
 	"signup/internal/netfault"
 	"signup/internal/store"
 	"signup/migrations"
@@ -214,4 +215,10 @@ func LockInstance(t testing.TB, db *store.DB, instance string) *store.InstanceLo
 	}
 	t.Cleanup(func() { l.Release(context.Background()) })
 	return l
+}
+
+// NoLimit is a turn of the mail limits of email that is always allowed:
+// no cooldown and a daily cap no test reaches, for tests of something else.
+func NoLimit(email string) account.MailTurn {
+	return account.MailTurn{Address: account.LimitKey(email), Kind: "test", DailyCap: 1 << 30}
 }

@@ -1,0 +1,122 @@
+package http_test
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"signup/internal/timingtest"
+)
+
+// Timing tests: the answer to a form that takes an address must take as
+// long for an unknown address as for an unconfirmed or a confirmed one.
+// 100 interleaved samples each; medians within 10% of each other, and no
+// pair told apart by a Mann–Whitney U test at p < 0.01.
+const (
+	timingRounds    = 100
+	timingWarmup    = 5
+	timingTolerance = 0.10
+	timingAlpha     = 0.01
+	// timingBest: each sample is the fastest of this many requests in a
+	// row (see timingtest.Measure).
+	timingBest = 10
+)
+
+// timingBundle is a site with a confirmed and an unconfirmed account.
+func timingBundle(t *testing.T) *bundle {
+	t.Helper()
+	b := setup(t, func(o *options) { o.queue = 4 * (timingWarmup + timingRounds) * timingBest * 3 })
+	b.confirmed(t, "confirmed@example.com", password)
+	b.signup(t, b.client(t), "pending@example.com", password)
+	return b
+}
+
+// postArm times one POST of form to path, expecting status.
+func postArm(t *testing.T, b *bundle, name, path string, status int, form url.Values) timingtest.Arm {
+	c := b.client(t)
+	return timingtest.Arm{Name: name, Run: func() {
+		if res := b.post(t, c, path, form); res.status != status {
+			t.Errorf("%s %s: status %d, want %d", name, path, res.status, status)
+		}
+	}}
+}
+
+// addressArms are the three kinds of address, posted to path.
+func addressArms(t *testing.T, b *bundle, path string, status int, extra url.Values) []timingtest.Arm {
+	var arms []timingtest.Arm
+	for _, a := range []struct{ name, email string }{
+		{"unknown", "nobody@example.com"}, {"unconfirmed", "pending@example.com"}, {"confirmed", "confirmed@example.com"},
+	} {
+		form := url.Values{"email": {a.email}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		arms = append(arms, postArm(t, b, a.name, path, status, form))
+	}
+	return arms
+}
+
+// measure times arms, moving the clock past the daily mail limit before
+// each round so that every request that can queue an email does: the
+// comparison includes the work of queueing.
+func measure(t *testing.T, b *bundle, arms ...timingtest.Arm) timingtest.Comparison {
+	t.Helper()
+	s := timingtest.Measure(timingWarmup, timingRounds, timingBest, func() { b.clock.Add(25 * time.Hour) }, arms...)
+	c := timingtest.Compare(s)
+	t.Log(c)
+	return c
+}
+
+func TestForgotPasswordTiming(t *testing.T) {
+	b := timingBundle(t)
+	arms := addressArms(t, b, "/password/forgot", http.StatusOK, nil)
+	c := measure(t, b, arms...)
+	if err := c.Indistinguishable(timingTolerance, timingAlpha); err != nil {
+		t.Error(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM outbox WHERE kind = 'reset'`); n < 2*(timingWarmup+timingRounds) {
+		t.Errorf("%d reset emails queued; the measured requests did not all queue one", n)
+	}
+
+	// The same measurement tells apart an arm that does 1 ms more work.
+	t.Run("catches 1 ms", func(t *testing.T) {
+		slower := arms[0]
+		slower.Name = "unknown + 1 ms"
+		run := arms[0].Run
+		slower.Run = func() { run(); timingtest.Spin(time.Millisecond) }
+		c := measure(t, b, arms[0], slower)
+		if err := c.Indistinguishable(timingTolerance, timingAlpha); err == nil {
+			t.Errorf("a 1 ms difference went unnoticed: %s", c)
+		}
+	})
+}
+
+func TestResendTiming(t *testing.T) {
+	b := timingBundle(t)
+	c := measure(t, b, addressArms(t, b, "/confirm/resend", http.StatusOK, nil)...)
+	if err := c.Indistinguishable(timingTolerance, timingAlpha); err != nil {
+		t.Error(err)
+	}
+}
+
+// A signup for a new, an unconfirmed and a confirmed address: each hashes
+// the password and runs one statement. Cheap hashing parameters keep the
+// database work, where a difference would hide, from drowning in hashing.
+func TestSignupTiming(t *testing.T) {
+	b := timingBundle(t)
+	fresh := 0
+	newArm := timingtest.Arm{Name: "new", Run: func() {
+		fresh++
+		form := url.Values{"email": {"fresh" + strconv.Itoa(fresh) + "@example.com"}, "password": {password}}
+		if res := b.post(t, b.client(t), "/signup", form); res.status != http.StatusSeeOther {
+			t.Errorf("new signup: status %d", res.status)
+		}
+	}}
+	arms := addressArms(t, b, "/signup", http.StatusSeeOther, url.Values{"password": {password}})
+	c := measure(t, b, newArm, arms[1], arms[2])
+	if err := c.Indistinguishable(timingTolerance, timingAlpha); err != nil {
+		t.Error(err)
+	}
+}
