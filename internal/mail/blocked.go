@@ -115,17 +115,21 @@ func (s *Sender) probeLoop(ctx context.Context, r *run) {
 			case <-s.gate.wake:
 			}
 		}
+		last := time.Now() // when the last probe started (or the block)
 		for n := 1; ; n++ {
 			if shut, _, _, _, _ := s.gate.state(); !shut {
 				break
 			}
-			t := time.NewTimer(probeDelay(n))
+			// From the start of one probe to the start of the next, so the
+			// lease renewal and the probe's own time do not stretch it.
+			t := time.NewTimer(max(0, probeDelay(n)-time.Since(last)))
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
 			case <-t.C:
 			}
+			last = time.Now()
 			until := s.cfg.Now().Add(s.cfg.Lease)
 			if _, err := s.cfg.Outbox.ExtendLease(ctx, nil, s.cfg.Instance, until); err != nil && ctx.Err() == nil {
 				s.log.Warn("mail: extend leases while blocked", "err", err)
