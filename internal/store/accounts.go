@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,25 +200,31 @@ func (r *Accounts) CreateTokens(ctx context.Context, tokens []account.IssuedToke
 			emails[i] = &tokens[i].Email
 		}
 	}
+	anySupersede := slices.Contains(supersede, true)
 	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			SELECT id FROM accounts WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE`, accounts); err != nil {
 			return fmt.Errorf("lock accounts: %w", interpret(err))
 		}
-		_, err := tx.Exec(ctx, `
-			WITH new AS (
-				SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-				                     $6::timestamptz[], $7::timestamptz[], $8::boolean[])
-					AS t (hash, account_id, purpose, password_hash, email, created_at, expires_at, supersede)
-			), old AS (
+		// Only a purpose that supersedes older links looks at them: a batch
+		// of confirmations (the common case) inserts and nothing else, so
+		// it never reads the tokens table, which grows with every email.
+		if anySupersede {
+			if _, err := tx.Exec(ctx, `
 				UPDATE tokens t SET superseded_at = new.created_at
-				FROM new
+				FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::boolean[])
+					AS new (account_id, purpose, created_at, supersede)
 				WHERE new.supersede AND t.account_id = new.account_id AND t.purpose = new.purpose
-				  AND t.used_at IS NULL AND t.superseded_at IS NULL
-			)
+				  AND t.used_at IS NULL AND t.superseded_at IS NULL`,
+				accounts, purposes, created, supersede); err != nil {
+				return fmt.Errorf("supersede tokens: %w", interpret(err))
+			}
+		}
+		_, err := tx.Exec(ctx, `
 			INSERT INTO tokens (hash, account_id, purpose, password_hash, email, created_at, expires_at)
-			SELECT hash, account_id, purpose, password_hash, email, created_at, expires_at FROM new`,
-			hashes, accounts, purposes, pwHashes, emails, created, expires, supersede)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+			                     $6::timestamptz[], $7::timestamptz[])`,
+			hashes, accounts, purposes, pwHashes, emails, created, expires)
 		return err
 	})
 	if err != nil {
