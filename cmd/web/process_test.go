@@ -48,7 +48,7 @@ func baseEnv(t *testing.T) map[string]string {
 func TestProcessBadConfigExits2(t *testing.T) {
 	t.Parallel()
 	p := launch(t, map[string]string{"SMTP_URL": "smtp://[::1", "SHUTDOWN_TIMEOUT": "5"})
-	if code := p.Wait(t, 10*time.Second); code != 2 {
+	if code := p.Wait(t, time.Minute); code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
 	}
 	out := p.Log()
@@ -129,7 +129,7 @@ func TestProcessSIGTERMDrainsSlowRequest(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
+	p.WaitLog(t, time.Minute, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
 	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
@@ -345,11 +345,12 @@ func TestProcessSecondSignalDuringStopDelay(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "host stopping after a delay; services still run" })
+	p.WaitLog(t, time.Minute, func(l map[string]any) bool { return l["msg"] == "host stopping after a delay; services still run" })
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Wait(t, 10*time.Second); code != 1 {
+	// "At once": well before the five-minute delay, however busy the machine.
+	if code := p.Wait(t, time.Minute); code != 1 {
 		t.Fatalf("exit code %d after a second signal, want 1", code)
 	}
 	if !strings.Contains(p.Log(), "second signal: exiting now") {
