@@ -93,7 +93,7 @@ func TestUnhealthyServiceTurnsReadyzOff(t *testing.T) {
 	}
 
 	health <- hosted.Unhealthy
-	waitfor.Until(t, 10*time.Second, func() error {
+	waitfor.Until(t, time.Minute, func() error {
 		if code, rep := probeJSON(t, site+"/readyz"); code != http.StatusServiceUnavailable {
 			return fmt.Errorf("/readyz %d %+v, want 503", code, rep)
 		}
@@ -110,7 +110,7 @@ func TestUnhealthyServiceTurnsReadyzOff(t *testing.T) {
 	}
 
 	health <- hosted.Healthy
-	waitfor.Until(t, 10*time.Second, func() error {
+	waitfor.Until(t, time.Minute, func() error {
 		if code, rep := probeJSON(t, site+"/readyz"); code != http.StatusOK {
 			return fmt.Errorf("/readyz %d %+v, want 200 again", code, rep)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"signup/internal/devmail"
 	"signup/internal/e2e"
+	"signup/internal/hosted"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
 	"signup/internal/waitfor"
@@ -47,7 +48,7 @@ func baseEnv(t *testing.T) map[string]string {
 func TestProcessBadConfigExits2(t *testing.T) {
 	t.Parallel()
 	p := launch(t, map[string]string{"SMTP_URL": "smtp://[::1", "SHUTDOWN_TIMEOUT": "5"})
-	if code := p.Wait(t, 10*time.Second); code != 2 {
+	if code := p.Wait(t, time.Minute); code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
 	}
 	out := p.Log()
@@ -78,17 +79,23 @@ func TestProcessDatabaseDownFailsStart(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	start := time.Now()
 	p := launch(t, map[string]string{
 		"DATABASE_URL":  "postgres://postgres@" + ln.Addr().String() + "/x?sslmode=disable",
 		"SMTP_URL":      "smtp://127.0.0.1:1",
 		"START_TIMEOUT": "1s",
 	})
-	if code := p.Wait(t, 20*time.Second); code != 1 {
+	if code := p.Wait(t, time.Minute); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	if took := time.Since(start); took > 8*time.Second {
-		t.Errorf("took %v to give up; the start timeout is 1s", took)
+	// The process says how long the start it gave up on took: about the
+	// 1 s asked for, however long the machine took to run the binary, and
+	// nowhere near the 15 s default.
+	rec := p.WaitLog(t, time.Second, func(l map[string]any) bool {
+		return l["msg"] == "service failed to start" && l["service"] == "database"
+	})
+	ns, _ := rec["duration"].(float64)
+	if took := time.Duration(ns); took < time.Second || took >= hosted.DefaultStartTimeout {
+		t.Errorf("the database's start was given up after %v; START_TIMEOUT is 1s, the default %v", took, hosted.DefaultStartTimeout)
 	}
 	if out := p.Log(); !strings.Contains(out, "start database") || !strings.Contains(out, "deadline exceeded") {
 		t.Errorf("no clear error:\n%s", out)
@@ -122,7 +129,7 @@ func TestProcessSIGTERMDrainsSlowRequest(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
+	p.WaitLog(t, time.Minute, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
 	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
@@ -183,14 +190,16 @@ func TestProcessNotReadyWithoutDatabase(t *testing.T) {
 	}
 }
 
-// TestProcessStopDelay: with STOP_DELAY=2s, SIGTERM turns /readyz 503 at
-// once while the site keeps serving; a request sent once that is seen (a
-// second or so after the signal) is served; then the process stops and
-// exits 0.
+// TestProcessStopDelay: with STOP_DELAY set, SIGTERM turns /readyz 503 at
+// once while the site keeps serving; a request sent once that is seen is
+// served; the site begins stopping only once the delay has run out, and
+// the process exits 0. The delay is long enough that a loaded machine
+// sees the 503 and sends the request well within it.
 func TestProcessStopDelay(t *testing.T) {
 	t.Parallel()
+	const delay = 15 * time.Second
 	env := baseEnv(t)
-	env["STOP_DELAY"] = "2s"
+	env["STOP_DELAY"] = delay.String()
 	p := startWeb(t, env)
 	e2e.WaitReady(t, p.URL(), 30*time.Second)
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -200,7 +209,7 @@ func TestProcessStopDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var body map[string]any
-	waitfor.Until(t, 10*time.Second, func() error {
+	waitfor.Until(t, delay/2, func() error {
 		req, _ := http.NewRequest("GET", p.URL()+"/readyz", nil)
 		req.Header.Set("Accept", "application/json")
 		res, err := client.Do(req)
@@ -231,8 +240,8 @@ func TestProcessStopDelay(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("GET /signup during the stop delay: %d", res.StatusCode)
 	}
-	if servedAfter >= 2*time.Second {
-		t.Errorf("the request was served %v after SIGTERM, not within the 2s delay", servedAfter)
+	if servedAfter >= delay {
+		t.Errorf("the request was served %v after SIGTERM, not within the %v delay", servedAfter, delay)
 	}
 	res, err = client.Get(p.URL() + "/livez")
 	if err != nil || res.StatusCode != http.StatusOK {
@@ -241,22 +250,22 @@ func TestProcessStopDelay(t *testing.T) {
 		res.Body.Close()
 	}
 
-	rec := p.WaitLog(t, 30*time.Second, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
+	rec := p.WaitLog(t, delay+time.Minute, func(l map[string]any) bool { return l["msg"] == "service stopping" && l["service"] == "http" })
 	if rec["time"] != nil {
 		at, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
-		if err == nil && at.Sub(signalled) < 2*time.Second {
-			t.Errorf("the site began stopping %v after SIGTERM, before the 2s delay ran out", at.Sub(signalled))
+		if err == nil && at.Sub(signalled) < delay {
+			t.Errorf("the site began stopping %v after SIGTERM, before the %v delay ran out", at.Sub(signalled), delay)
 		}
 	}
-	if code := p.Wait(t, 30*time.Second); code != 0 {
+	if code := p.Wait(t, time.Minute); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 }
 
 // TestProcessHungSMTPDoesNotHoldTheStop: the SMTP server takes a
-// confirmation's content and never answers. SIGTERM still ends web within
-// SHUTDOWN_TIMEOUT, exit 0; the send is interrupted and the message is
-// pending again, not lost and not failed.
+// confirmation's content and never answers. SIGTERM still ends web's stop
+// within SHUTDOWN_TIMEOUT (as the host measures it), exit 0; the send is
+// interrupted and the message is pending again, not lost and not failed.
 func TestProcessHungSMTPDoesNotHoldTheStop(t *testing.T) {
 	t.Parallel()
 	const budget = 4 * time.Second
@@ -291,14 +300,20 @@ func TestProcessHungSMTPDoesNotHoldTheStop(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	code := p.Wait(t, budget+20*time.Second)
-	took := time.Since(stop)
-	t.Logf("SIGTERM with a send hung in DATA: exit %d after %v (SHUTDOWN_TIMEOUT %v)", code, took.Round(time.Millisecond), budget)
+	// From outside, the wait also counts delivering the signal and ending
+	// the process, the machine's business: only a hang fails here.
+	code := p.Wait(t, budget+time.Minute)
+	exited := time.Since(stop)
+	rec := p.WaitLog(t, time.Second, func(l map[string]any) bool { return l["msg"] == "host stopped" })
+	ns, _ := rec["duration"].(float64)
+	took := time.Duration(ns)
+	t.Logf("SIGTERM with a send hung in DATA: stopped in %v (SHUTDOWN_TIMEOUT %v), exit %d %v after the signal",
+		took.Round(time.Millisecond), budget, code, exited.Round(time.Millisecond))
 	if code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	if took > budget {
-		t.Errorf("web took %v to exit, past SHUTDOWN_TIMEOUT %v", took, budget)
+		t.Errorf("web's stop took %v, past SHUTDOWN_TIMEOUT %v", took, budget)
 	}
 	p.WaitLog(t, time.Second, func(l map[string]any) bool { return l["msg"] == "mail interrupted by shutdown" })
 
@@ -330,11 +345,12 @@ func TestProcessSecondSignalDuringStopDelay(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.WaitLog(t, 10*time.Second, func(l map[string]any) bool { return l["msg"] == "host stopping after a delay; services still run" })
+	p.WaitLog(t, time.Minute, func(l map[string]any) bool { return l["msg"] == "host stopping after a delay; services still run" })
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Wait(t, 10*time.Second); code != 1 {
+	// "At once": well before the five-minute delay, however busy the machine.
+	if code := p.Wait(t, time.Minute); code != 1 {
 		t.Fatalf("exit code %d after a second signal, want 1", code)
 	}
 	if !strings.Contains(p.Log(), "second signal: exiting now") {

@@ -121,15 +121,13 @@ func TestStopDuringLatency(t *testing.T) {
 		t.Fatalf("wait for the message to arrive: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
+	// Stop waiting out the hour's latency would run past testContext's
+	// deadline and fail with it; how long it took is the machine's.
 	start := time.Now()
-	if err := srv.Stop(ctx); err != nil {
-		t.Fatalf("stop: %v", err)
+	if err := srv.Stop(testContext(t)); err != nil {
+		t.Fatalf("stop while a message is held by an hour's latency: %v", err)
 	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("stop took %v while a latency was in progress", took)
-	}
+	t.Logf("stop took %v while a latency was in progress", time.Since(start).Round(time.Millisecond))
 	if err := <-sent; err == nil {
 		t.Error("send held by latency succeeded across stop")
 	}

@@ -207,13 +207,21 @@ func TestPostfixGreylisting(t *testing.T) {
 // TestPostfixOutage: Postfix is stopped for 60 s while signups keep
 // coming. The outage spends no attempts, and when Postfix is back the
 // backlog drains at once: every email is delivered exactly once, the first
-// within 5 s of the restart, and no row took more than 2 attempts.
+// within one probe interval (5 s) of the restart plus twice what a
+// delivery took just before the outage (the machine's speed, measured in
+// the same run), and no row took more than 2 attempts.
 func TestPostfixOutage(t *testing.T) {
 	t.Parallel()
 	const outage, every = 60 * time.Second, 2 * time.Second
 	mx := postfixtest.Start(t, postfixtest.Options{})
 	r := startWithPostfix(t, fastBinary, mx, nil)
 	c := e2e.NewClient()
+	// The baseline: signup to delivery on this machine, now.
+	warm := mx.Addr("before-outage")
+	began := time.Now()
+	c.Signup(t, r.web.URL(), warm)
+	r.waitDelivered(t, mailDeadline, warm)
+	baseline := time.Since(began)
 	mx.Stop(t)
 	stopped := time.Now()
 	var emails []string
@@ -225,7 +233,7 @@ func TestPostfixOutage(t *testing.T) {
 		<-tick.C // the stream of signups, one every 2 s: the outage's length
 	}
 	tick.Stop()
-	if per, err := mx.Delivered(); err != nil || len(per) != 0 {
+	if per, err := mx.Delivered(); err != nil || len(per) != 1 {
 		t.Fatalf("delivered during the outage: %v %v", per, err)
 	}
 	mx.Start(t)
@@ -236,7 +244,7 @@ func TestPostfixOutage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(msgs) == 0 {
+		if len(msgs) < 2 {
 			return fmt.Errorf("nothing delivered since Postfix came back")
 		}
 		first = time.Since(restarted)
@@ -268,10 +276,11 @@ func TestPostfixOutage(t *testing.T) {
 			t.Errorf("%s got %d messages, want exactly 1", e, per[e])
 		}
 	}
-	t.Logf("%d signups during a %v outage: first delivered %v after Postfix's restart, all %v after; most attempts on a row: %d",
-		len(emails), outage, first.Round(time.Millisecond), last.Round(time.Millisecond), maxAttempts)
-	if first > 5*time.Second {
-		t.Errorf("first email delivered %v after Postfix came back; want within 5s", first)
+	t.Logf("%d signups during a %v outage: first delivered %v after Postfix's restart (a delivery took %v before it), all %v after; most attempts on a row: %d",
+		len(emails), outage, first.Round(time.Millisecond), baseline.Round(time.Millisecond), last.Round(time.Millisecond), maxAttempts)
+	if bound := 5*time.Second + 2*baseline; first > bound {
+		t.Errorf("first email delivered %v after Postfix came back; want within the 5 s probe interval plus twice the %v a delivery took before the outage (%v)",
+			first, baseline.Round(time.Millisecond), bound.Round(time.Millisecond))
 	}
 }
 

@@ -217,6 +217,19 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Count is how many of the records logged so far match.
+func (p *Process) Count(match func(map[string]any) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.lines {
+		if match(l) {
+			n++
+		}
+	}
+	return n
+}
+
 // Log is everything the process logged, one JSON record a line.
 func (p *Process) Log() string {
 	p.mu.Lock()

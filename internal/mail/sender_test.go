@@ -611,12 +611,12 @@ func TestRetryIsOnTime(t *testing.T) {
 	start(t, s)
 	ids := b.enqueue(t, 2)
 	began := time.Now()
-	b.results.wait(t, "both sent", func(r []appmail.Result) bool {
+	// Three failures among two rows: one row waits two backoffs (at most
+	// 200 ms, then 400 ms) plus the sends, however slow the machine; a
+	// retry left to the sweep would wait an hour, far past the wait's
+	// deadline (testTimeout), which is what fails it.
+	b.results.wait(t, "both sent, their retries on time rather than at the sweep an hour away", func(r []appmail.Result) bool {
 		return count(r, ids[0], appmail.OutcomeSent) == 1 && count(r, ids[1], appmail.OutcomeSent) == 1
 	})
-	// Three failures among two rows: one row waits two backoffs (at most
-	// 200 ms, then 400 ms) plus the sends.
-	if took := time.Since(began); took > 5*time.Second {
-		t.Errorf("retries took %v; they should follow their backoff", took)
-	}
+	t.Logf("three failures over two rows, both sent %v after they were queued", time.Since(began).Round(time.Millisecond))
 }

@@ -27,6 +27,9 @@ type Proxy struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// closing is closed by Close: chunks still waiting out their latency
+	// are dropped rather than waited for.
+	closing chan struct{}
 }
 
 // Listen starts a proxy to target on a free 127.0.0.1 port.
@@ -35,7 +38,7 @@ func Listen(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netfault: listen: %w", err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}, closing: make(chan struct{})}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -71,10 +74,13 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Close stops accepting, cuts every connection and waits for the
-// forwarding goroutines to end.
+// Close stops accepting, cuts every connection, drops what is still
+// waiting out its latency and waits for the forwarding goroutines to end.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.closing)
+	}
 	p.closed = true
 	p.mu.Unlock()
 	err := p.ln.Close()
@@ -172,7 +178,17 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	for c := range chunks {
 		if wait := time.Until(c.due); wait > 0 {
 			t := time.NewTimer(wait)
-			<-t.C
+			select {
+			case <-t.C:
+			case <-p.closing:
+				// Closed: the connections are cut, nothing more is
+				// forwarded.
+				t.Stop()
+				src.Close()
+				for range chunks {
+				}
+				return
+			}
 		}
 		if _, err := dst.Write(c.b); err != nil {
 			// The destination went away: end the reader and let it go.
