@@ -189,7 +189,7 @@ func (c *Composer) render(l Letter, token string, now time.Time) (Email, error) 
 	if k.token == "" {
 		return c.tmpl.render(l.Kind, data)
 	}
-	data.ValidFor = humanDuration(c.cfg.Lifetimes.Of(k.token))
+	data.ValidFor = HumanDuration(c.cfg.Lifetimes.Of(k.token))
 	prefix := c.base.JoinPath(k.linkPath).String() + "?token="
 	return c.tmpl.renderToken(l.Kind, data, prefix, url.QueryEscape(token))
 }

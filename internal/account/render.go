@@ -161,9 +161,9 @@ func plainToken(s string) bool {
 // spaces: a subject is one header line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// humanDuration says d the way an email would: "24 hours", "7 days",
+// HumanDuration says d the way an email or a page would: "24 hours", "7 days",
 // "30 minutes".
-func humanDuration(d time.Duration) string {
+func HumanDuration(d time.Duration) string {
 	plural := func(n int64, unit string) string {
 		if n == 1 {
 			return "1 " + unit

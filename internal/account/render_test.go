@@ -51,8 +51,8 @@ func TestHumanDuration(t *testing.T) {
 		24 * time.Hour: "24 hours", 48 * time.Hour: "2 days", 168 * time.Hour: "7 days", time.Hour: "1 hour",
 		90 * time.Minute: "90 minutes", time.Minute: "1 minute", 1500 * time.Millisecond: "1.5s",
 	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func (p page) HasErrors() bool { return len(p.Errors) > 0 || p.Problem != "" }
 
 // ValidFor says how long a link of purpose works: "24 hours".
 func (p page) ValidFor(purpose string) string {
-	return humanDuration(p.Lifetimes.Of(account.TokenPurpose(purpose)))
+	return account.HumanDuration(p.Lifetimes.Of(account.TokenPurpose(purpose)))
 }
 
 // pageFuncs are the functions templates may call: siteName, the
@@ -203,24 +203,4 @@ func (s *Site) busy(w http.ResponseWriter, r *http.Request, err *account.BusyErr
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	s.fail(w, r, http.StatusServiceUnavailable, "Busy",
 		"Many people are using this site at this moment. Nothing was changed; please try again in a minute.")
-}
-
-// humanDuration says d as a page would: "24 hours", "7 days", "30 minutes".
-func humanDuration(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return strconv.FormatInt(n, 10) + " " + unit + "s"
-	}
-	const day = 24 * time.Hour
-	switch {
-	case d >= 2*day && d%day == 0:
-		return plural(int64(d/day), "day")
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int64(d/time.Hour), "hour")
-	case d >= time.Minute && d%time.Minute == 0:
-		return plural(int64(d/time.Minute), "minute")
-	}
-	return d.String()
 }
