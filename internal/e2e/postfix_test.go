@@ -40,46 +40,40 @@ func TestPostfixPlain(t *testing.T) {
 	}
 }
 
-// TestPostfixSnakeoil: the default SMTP_URL (STARTTLS when offered,
-// unverified, like Postfix's own "may") delivers through a stock Debian
-// Postfix with its self-signed snakeoil certificate, encrypted.
-func TestPostfixSnakeoil(t *testing.T) {
+// TestPostfixTLS: the default SMTP_URL takes STARTTLS from a Postfix
+// with its self-signed snakeoil certificate, encrypted and unverified;
+// ?starttls=required verifies the server's certificate, host name
+// included, against the private CA that SMTP_CA_FILE adds.
+func TestPostfixTLS(t *testing.T) {
 	t.Parallel()
-	mx := postfixtest.Start(t, postfixtest.Options{TLS: postfixtest.Snakeoil})
-	r := startWithPostfix(t, webBinary, mx, nil)
-	to := mx.Addr("snakeoil")
-	e2e.NewClient().Signup(t, r.web.URL(), to)
-	r.waitDelivered(t, mailDeadline, to)
-	msgs, err := mx.Messages()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		tls   postfixtest.TLS
+		env   func(mx *postfixtest.Server) map[string]string
+		level string
+	}{
+		{"snakeoil", postfixtest.Snakeoil, func(*postfixtest.Server) map[string]string { return nil }, "TLS, unverified"},
+		{"verified", postfixtest.TestCA, func(mx *postfixtest.Server) map[string]string {
+			return map[string]string{"SMTP_URL": mx.SMTPURL("starttls=required"), "SMTP_CA_FILE": mx.CAFile}
+		}, "TLS, verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mx := postfixtest.Start(t, postfixtest.Options{TLS: tc.tls})
+			r := startWithPostfix(t, webBinary, mx, tc.env(mx))
+			to := mx.Addr(tc.name)
+			e2e.NewClient().Signup(t, r.web.URL(), to)
+			r.waitDelivered(t, mailDeadline, to)
+			msgs, err := mx.Messages()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msgs[0].Header.Get("Received"); !strings.Contains(got, "using TLS") {
+				t.Errorf("delivered without TLS: Received: %s", got)
+			}
+			logMentions(t, r.web, mailDeadline, tc.level)
+		})
 	}
-	if got := msgs[0].Header.Get("Received"); !strings.Contains(got, "using TLS") {
-		t.Errorf("delivered without TLS: Received: %s", got)
-	}
-	logMentions(t, r.web, mailDeadline, "TLS, unverified")
-}
-
-// TestPostfixRequiredTLSWithCAFile: ?starttls=required verifies the
-// server's certificate, host name included; SMTP_CA_FILE adds the private
-// CA that issued it.
-func TestPostfixRequiredTLSWithCAFile(t *testing.T) {
-	t.Parallel()
-	mx := postfixtest.Start(t, postfixtest.Options{TLS: postfixtest.TestCA})
-	r := startWithPostfix(t, webBinary, mx, map[string]string{
-		"SMTP_URL": mx.SMTPURL("starttls=required"), "SMTP_CA_FILE": mx.CAFile,
-	})
-	to := mx.Addr("verified")
-	e2e.NewClient().Signup(t, r.web.URL(), to)
-	r.waitDelivered(t, mailDeadline, to)
-	msgs, err := mx.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := msgs[0].Header.Get("Received"); !strings.Contains(got, "using TLS") {
-		t.Errorf("delivered without TLS: Received: %s", got)
-	}
-	logMentions(t, r.web, mailDeadline, "TLS, verified")
 }
 
 // TestPostfixRequiredTLSWithoutCA: with ?starttls=required and a
