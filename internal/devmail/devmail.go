@@ -140,6 +140,7 @@ type Server struct {
 	received    atomic.Int64
 	attempts    atomic.Int64
 	connections atomic.Int64
+	reads       atomic.Int64
 
 	mu       sync.Mutex
 	state    lifecycle
@@ -402,6 +403,14 @@ func (s *Server) CertPool() *x509.CertPool {
 // client reuses its connection.
 func (s *Server) Connections() int64 {
 	return s.connections.Load()
+}
+
+// Reads is the number of reads that brought bytes from SMTP clients since
+// Start. A client that pipelines its commands (RFC 2920) needs fewer per
+// message than one that waits for each reply: tests use it to check that
+// the mail sender does.
+func (s *Server) Reads() int64 {
+	return s.reads.Load()
 }
 
 // displayAddr renders a listener address for dialing: an unspecified IP

@@ -77,6 +77,15 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// Read counts the reads that bring bytes (see Server.Reads).
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.srv.reads.Add(1)
+	}
+	return n, err
+}
+
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

@@ -40,6 +40,43 @@ func TestPostfixPlain(t *testing.T) {
 	}
 }
 
+// TestPostfixPipelining: the sender sends MAIL FROM, RCPT TO and DATA
+// in one write when the server offers PIPELINING (devmail's read count
+// shows it: TestCommandsArePipelined), and one by one, each after the
+// last one's reply, when it does not. Postfix takes every email either
+// way, over one connection reused across messages, though it disconnects
+// a client that sends out of turn what RFC 2920 forbids to pipeline
+// (smtpd_forbid_unauth_pipelining: a message before the 354, a command
+// after DATA).
+func TestPostfixPipelining(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		off  bool
+	}{{"offered", false}, {"not offered", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mx := postfixtest.Start(t, postfixtest.Options{NoPipelining: tc.off})
+			r := startWithPostfix(t, webBinary, mx, nil)
+			c := e2e.NewClient()
+			var to []string
+			for i := range 5 {
+				to = append(to, mx.Addr(fmt.Sprintf("pipelining-%d", i)))
+				c.Signup(t, r.web.URL(), to[i])
+			}
+			per := r.waitDelivered(t, mailDeadline, to...)
+			for _, a := range to {
+				if per[a] != 1 {
+					t.Errorf("%s got %d messages, want 1", a, per[a])
+				}
+			}
+			if log := mx.Log(); strings.Contains(log, "improper command pipelining") {
+				t.Errorf("Postfix saw commands out of turn:\n%s", log)
+			}
+		})
+	}
+}
+
 // TestPostfixTLS: the default SMTP_URL takes STARTTLS from a Postfix
 // with its self-signed snakeoil certificate, encrypted and unverified;
 // ?starttls=required verifies the server's certificate, host name

@@ -165,7 +165,7 @@ func (s *Sender) Start(ctx context.Context) error {
 		cancelLock:  cancelLock,
 		lockDone:    make(chan struct{}),
 		probeDone:   make(chan struct{}),
-		rec:         newRecorder(s, work, s.cfg.Workers*s.cfg.Batch),
+		rec:         newRecorder(s, work, s.cfg.Workers),
 	}
 	r.wake = newWaker(r.kickSweep)
 	go s.holdLock(held, r, lock)

@@ -430,6 +430,30 @@ func TestConnectionsAreReused(t *testing.T) {
 	}
 }
 
+// TestCommandsArePipelined: devmail offers PIPELINING (RFC 2920), so a
+// message costs it two reads or three: MAIL FROM, RCPT TO and DATA in one
+// write, then the message and its final dot (in two writes when the dot
+// waits for the last message's mark). Waiting for each reply, a message
+// takes at least four: MAIL FROM, RCPT TO, DATA, the message.
+func TestCommandsArePipelined(t *testing.T) {
+	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) { c.Workers = 1 })
+	start(t, s)
+	before := b.smtp.Reads()
+	const n = 40
+	b.enqueue(t, n)
+	b.waitMessages(t, n)
+	b.results.wait(t, "all sent", func(r []appmail.Result) bool { return count(r, 0, appmail.OutcomeSent) == n })
+	// The connection's greeting exchange and EHLO are a few reads more.
+	perMessage := float64(b.smtp.Reads()-before) / n
+	t.Logf("%.2f reads per message", perMessage)
+	if perMessage > 3.5 {
+		t.Errorf("the server read %.2f times per message; pipelined, it takes 2 or 3", perMessage)
+	}
+	if got := b.smtp.Connections(); got != 1 {
+		t.Errorf("%d messages over %d connections, want 1", n, got)
+	}
+}
+
 func TestStopDrainsTheQueue(t *testing.T) {
 	s, b := setup(t, devmail.Config{}, func(c *appmail.Config) {
 		c.Workers = 1

@@ -97,15 +97,21 @@ type dialer struct {
 }
 
 // session is one SMTP conversation over one connection, kept open across
-// messages: RSET between them, QUIT at the end. It is used by one
+// messages: RSET after a transaction that did not end, QUIT at the end. It is used by one
 // goroutine; a cancelled context closes its connection.
 type session struct {
 	d      *dialer
 	conn   net.Conn
 	client *smtp.Client
 	level  string
-	used   bool // a mail transaction ran: RSET before the next
+	used   bool // a mail transaction ran on it
+	open   bool // the last transaction did not end: RSET before the next
 	broken bool // the connection cannot be used again
+	// pipelining is true when the server offers PIPELINING.
+	pipelining bool
+	// mailParams are what MAIL FROM adds to the address: BODY=8BITMIME
+	// and SMTPUTF8 when offered.
+	mailParams string
 }
 
 // dial connects and runs the conversation up to the point a message can
@@ -166,6 +172,13 @@ func (d *dialer) dial(ctx context.Context) (*session, error) {
 			return fail(stageAuth, err)
 		}
 	}
+	s.pipelining, _ = s.client.Extension("PIPELINING")
+	if ok, _ := s.client.Extension("8BITMIME"); ok {
+		s.mailParams += " BODY=8BITMIME"
+	}
+	if ok, _ := s.client.Extension("SMTPUTF8"); ok {
+		s.mailParams += " SMTPUTF8"
+	}
 	return s, nil
 }
 
@@ -211,12 +224,18 @@ func (s *session) cause(ctx context.Context, err error) error {
 }
 
 // send delivers one message from the envelope sender from to the address
-// to: RSET first on a reused connection, then MAIL FROM, RCPT TO, DATA.
-// The end of the message, which makes the server take it, waits until
-// before is closed (nil: no wait); everything else goes ahead.
+// to: RSET first when the last transaction did not end, then MAIL FROM,
+// RCPT TO, DATA. When the server offers PIPELINING (RFC 2920) those go in
+// one write and their replies are read together, as do the message and
+// its final dot: two round trips a message instead of five. The end of the
+// message, which makes the server take it, waits until before is recorded
+// (nil: no wait); everything else goes ahead.
 // The error is a *replyError; after it the session may still be used when
 // the server answered (a rejected recipient), unless broken says otherwise.
-func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, before <-chan struct{}) error {
+func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, before *mark) error {
+	if strings.ContainsAny(from+to, "\r\n") {
+		return &permanentError{errors.New("an envelope address contains a line break")}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.d.timeout)
 	defer cancel()
 	stop := s.watch(ctx)
@@ -231,40 +250,93 @@ func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, be
 		}
 		return e
 	}
-	if s.used {
-		if err := step(stageMail, s.client.Reset()); err != nil {
+	t := s.client.Text
+	var group []stage
+	cmd := func(st stage, line string) error {
+		t.W.WriteString(line)   //nolint:errcheck // a bufio.Writer's error comes back from Flush
+		t.W.WriteString("\r\n") //nolint:errcheck // as above
+		group = append(group, st)
+		if s.pipelining {
+			return nil
+		}
+		return s.replies(ctx, &group, step)
+	}
+	if s.open {
+		if err := cmd(stageMail, "RSET"); err != nil {
 			return err
 		}
 	}
-	s.used = true
-	if err := step(stageMail, s.client.Mail("<"+from+">")); err != nil {
+	s.used, s.open = true, true
+	if err := cmd(stageMail, "MAIL FROM:<"+from+">"+s.mailParams); err != nil {
 		return err
 	}
-	if err := step(stageRcpt, s.client.Rcpt("<"+to+">")); err != nil {
+	if err := cmd(stageRcpt, "RCPT TO:<"+to+">"); err != nil {
 		return err
 	}
-	w, err := s.client.Data()
-	if err := step(stageData, err); err != nil {
+	if err := cmd(stageData, "DATA"); err != nil {
 		return err
 	}
+	if err := s.replies(ctx, &group, step); err != nil {
+		return err
+	}
+	w := t.DotWriter()
 	if _, err := msg.WriteTo(w); err != nil {
 		s.broken = true
 		return step(stageData, err)
 	}
-	if before != nil {
+	if before != nil && !isClosed(before.recorded) {
 		// Send the body now, all but its final dot, and wait.
-		if err := s.client.Text.W.Flush(); err != nil {
+		before.need()
+		if err := t.W.Flush(); err != nil {
 			s.broken = true
 			return step(stageData, err)
 		}
 		select {
-		case <-before:
+		case <-before.recorded:
 		case <-ctx.Done():
 			s.broken = true
 			return failedAt(stageData, context.Cause(ctx))
 		}
 	}
-	return step(stageData, w.Close())
+	if err := w.Close(); err != nil { // the dot, and a flush
+		s.broken = true
+		return step(stageData, err)
+	}
+	_, _, err := t.ReadResponse(250)
+	s.open = false // the reply to the dot ends the transaction, either way
+	return step(stageData, err)
+}
+
+// replies flushes the commands written and reads their replies, in order:
+// the first failure is the error (RSET, MAIL FROM and RCPT TO expect a
+// 2xx, DATA a 354). A server that takes DATA after refusing what came
+// before it is waiting for a message we will not send: the connection is
+// dropped.
+func (s *session) replies(ctx context.Context, group *[]stage, step func(stage, error) error) error {
+	t := s.client.Text
+	cmds := *group
+	*group = (*group)[:0]
+	if err := t.W.Flush(); err != nil {
+		return step(cmds[0], err)
+	}
+	var first error
+	for _, st := range cmds {
+		expect := 25
+		if st == stageData {
+			expect = 354
+		}
+		code, _, err := t.ReadResponse(expect)
+		if err != nil && first == nil {
+			first = step(st, err)
+		}
+		if s.broken {
+			break // no reply to read any more
+		}
+		if st == stageData && code == 354 && first != nil {
+			s.close()
+		}
+	}
+	return first
 }
 
 // quit ends the conversation politely and closes the connection.

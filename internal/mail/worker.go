@@ -15,10 +15,9 @@ import (
 type worker struct {
 	// sess is the open SMTP session, nil until the next message dials.
 	sess *session
-	// last is closed once the last message this worker sent is marked
-	// sent; the end of the next message's DATA waits for it (see
-	// recorder).
-	last <-chan struct{}
+	// last is the mark of the last message this worker sent; the end of
+	// the next message's DATA waits for it (see recorder).
+	last *mark
 	// rejections spots one 5xx reply given to every recipient.
 	rejections rejections
 }

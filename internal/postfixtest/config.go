@@ -58,6 +58,10 @@ func mainCF(dir string, opts Options, uid, gid int, greylistPort int) string {
 		line("smtpd_helo_required = yes")
 		line("smtpd_helo_restrictions = reject_non_fqdn_helo_hostname")
 	}
+	line("smtpd_forbid_unauth_pipelining = yes")
+	if opts.NoPipelining {
+		line("smtpd_discard_ehlo_keywords = pipelining")
+	}
 	rcpt := []string{"reject_unlisted_recipient"}
 	if greylistPort != 0 {
 		rcpt = append(rcpt, fmt.Sprintf("check_policy_service inet:127.0.0.1:%d", greylistPort))

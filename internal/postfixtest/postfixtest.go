@@ -73,6 +73,12 @@ type Options struct {
 	// recipient) through a private postgrey with this delay (rounded up
 	// to whole seconds).
 	Greylist time.Duration
+	// NoPipelining leaves PIPELINING out of the EHLO reply
+	// (smtpd_discard_ehlo_keywords), as some servers do. Every instance
+	// disconnects a client that sends ahead of time what RFC 2920 never
+	// allows to be pipelined, such as a message before DATA's 354
+	// (smtpd_forbid_unauth_pipelining, the default of Postfix 3.9).
+	NoPipelining bool
 }
 
 // Server is a running (or stopped) private Postfix.
