@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -172,14 +173,17 @@ func (r *Accounts) AccountByEmail(ctx context.Context, email string) (account.Ac
 // CreateTokens implements account.TokenStore: it stores the hashes of
 // tokens minted for emails, and kills the older live tokens of the same
 // account and purpose where the purpose says a newer one supersedes them.
-// The accounts are locked first (FOR KEY SHARE, which the insert's foreign
-// key check takes anyway), then their tokens: the order of every writer
-// (a link's use, the purge), so the two never deadlock.
+// When it supersedes, the accounts are locked first (FOR KEY SHARE, which
+// the insert's foreign key check takes anyway), then their tokens: the
+// order of every writer (a link's use, the purge), so the two never
+// deadlock.
 func (r *Accounts) CreateTokens(ctx context.Context, tokens []account.IssuedToken) error {
 	if len(tokens) == 0 {
 		return nil
 	}
 	n := len(tokens)
+	tokens = slices.Clone(tokens)
+	slices.SortStableFunc(tokens, func(a, b account.IssuedToken) int { return cmp.Compare(a.AccountID, b.AccountID) })
 	var (
 		hashes           = make([][]byte, n)
 		accounts         = make([]int64, n)
@@ -200,16 +204,25 @@ func (r *Accounts) CreateTokens(ctx context.Context, tokens []account.IssuedToke
 			emails[i] = &tokens[i].Email
 		}
 	}
-	anySupersede := slices.Contains(supersede, true)
-	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			SELECT id FROM accounts WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE`, accounts); err != nil {
-			return fmt.Errorf("lock accounts: %w", interpret(err))
-		}
-		// Only a purpose that supersedes older links looks at them: a batch
-		// of confirmations (the common case) inserts and nothing else, so
-		// it never reads the tokens table, which grows with every email.
-		if anySupersede {
+	const insert = `
+		INSERT INTO tokens (hash, account_id, purpose, password_hash, email, created_at, expires_at)
+		SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+		                     $6::timestamptz[], $7::timestamptz[])`
+	args := []any{hashes, accounts, purposes, pwHashes, emails, created, expires}
+	var err error
+	if !slices.Contains(supersede, true) {
+		// A batch that supersedes nothing (confirmations, the common case)
+		// locks no token: the insert alone, one statement and one round
+		// trip, its foreign key checks locking the accounts as it goes, in
+		// order of id as the rows come (sorted below), as the explicit lock
+		// would.
+		_, err = r.db.pool.Exec(ctx, insert, args...)
+	} else {
+		err = r.db.inTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `
+				SELECT id FROM accounts WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE`, accounts); err != nil {
+				return fmt.Errorf("lock accounts: %w", interpret(err))
+			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE tokens t SET superseded_at = new.created_at
 				FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::boolean[])
@@ -219,14 +232,10 @@ func (r *Accounts) CreateTokens(ctx context.Context, tokens []account.IssuedToke
 				accounts, purposes, created, supersede); err != nil {
 				return fmt.Errorf("supersede tokens: %w", interpret(err))
 			}
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO tokens (hash, account_id, purpose, password_hash, email, created_at, expires_at)
-			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-			                     $6::timestamptz[], $7::timestamptz[])`,
-			hashes, accounts, purposes, pwHashes, emails, created, expires)
-		return err
-	})
+			_, err := tx.Exec(ctx, insert, args...)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("create tokens: %w", accountErr(err))
 	}
