@@ -5,33 +5,68 @@ import (
 	"time"
 )
 
-// The purge paces itself by what its batches cost: after each batch it
-// rests for a share of the time that batch took, so that it works at most
-// batchDutyCycle of the time whatever the machine's speed. While it rests,
-// the WAL its batches wrote is flushed and other transactions' commits no
-// longer wait behind it (a signup's commit fsync otherwise waits for all
-// the purge WAL written before it). A batch slowed by other load earns a
-// longer rest, so the purge yields most when the database is busiest. The
-// whole purge takes 1/batchDutyCycle of its working time: 4/3, which keeps
-// it within twice a single DELETE of the same rows (its batches alone take
-// about 1.27 times that on an idle machine, more on a busy one).
+// The purge paces itself by what it costs others. After each batch it
+// asks the database whether other clients ran statements while the batch
+// ran (Session.Others). When none did, nobody waited behind it and it goes
+// straight on, as fast as batches go. When some did, it rests for a share
+// of the time that batch took, so that it works at most batchDutyCycle of
+// the time while others work: as it rests, the WAL its batches wrote is
+// flushed and the others' commits no longer wait behind it (a signup's
+// commit fsync otherwise waits for all the purge WAL written before it),
+// and a batch slowed by other load earns a longer rest, so the purge
+// yields most when the database is busiest.
 const batchDutyCycle = 3.0 / 4
 
-// restAfter is how long to rest after a batch that took took: the
-// configured Pause, or the duty cycle's share of took if longer.
-func (p *Purger) restAfter(took time.Duration) time.Duration {
-	paced := time.Duration(float64(took) * (1 - batchDutyCycle) / batchDutyCycle)
+// restAfter is how long to rest after a batch that took took, busy
+// telling whether others worked meanwhile: the duty cycle's share of
+// took if so, else nothing; the configured Pause is the floor either way.
+func (p *Purger) restAfter(took time.Duration, busy bool) time.Duration {
+	var paced time.Duration
+	if busy {
+		paced = time.Duration(float64(took) * (1 - batchDutyCycle) / batchDutyCycle)
+	}
 	return max(p.cfg.Pause, paced)
 }
 
-// rest waits restAfter(took), or until ctx ends.
-func (p *Purger) rest(ctx context.Context, took time.Duration) {
-	d := p.restAfter(took)
-	if d <= 0 {
-		return
+// pacer remembers, between batches, from when to look for others' work.
+type pacer struct {
+	p     *Purger
+	s     Session
+	since time.Time // the database's clock at the last look; zero before
+}
+
+// start looks at the database's clock before the first batch.
+func (pc *pacer) start(ctx context.Context) {
+	pc.busy(ctx)
+}
+
+// busy reports whether other clients started statements since the last
+// look. When the database cannot say, it counts as busy: resting is the
+// polite guess.
+func (pc *pacer) busy(ctx context.Context) bool {
+	n, now, err := pc.s.Others(ctx, pc.since)
+	if err != nil {
+		return true
 	}
+	pc.since = now
+	return n > 0
+}
+
+// rest waits after a batch that took took, as restAfter says, or until
+// ctx ends, and returns how long it rested. It waits on the real clock,
+// as the batch's cost was measured on it, whatever Config.Now is.
+func (pc *pacer) rest(ctx context.Context, took time.Duration) time.Duration {
+	d := pc.p.restAfter(took, pc.busy(ctx))
+	if d <= 0 {
+		return 0
+	}
+	began := time.Now()
+	t := time.NewTimer(d)
 	select {
 	case <-ctx.Done():
-	case <-p.cfg.After(d):
+		t.Stop()
+	case <-t.C:
 	}
+	pc.busy(ctx) // what others did during the rest was not our cost
+	return time.Since(began)
 }

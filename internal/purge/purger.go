@@ -159,7 +159,7 @@ func (p *Purger) runTick(ctx context.Context, tick time.Time, why string) {
 		p.log.Error("purge run failed", "tick", tick, "why", why, "run", rep.ID, "counts", rep.Counts, "err", err)
 	default:
 		p.log.Info("purge run finished", "tick", tick, "why", why, "run", rep.ID, "counts", rep.Counts,
-			"duration", rep.FinishedAt.Sub(rep.StartedAt))
+			"duration", rep.FinishedAt.Sub(rep.StartedAt), "rested_for_others", rep.Rested.Round(time.Millisecond))
 	}
 }
 

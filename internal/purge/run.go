@@ -172,6 +172,8 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 			continue
 		}
 		var from Cursor
+		pace := &pacer{p: p, s: s}
+		pace.start(ctx)
 		for {
 			size := p.cfg.BatchSize
 			if capped {
@@ -183,7 +185,7 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 			}
-			began := p.cfg.Now()
+			began := time.Now() // the batch's cost, on the real clock whatever Now is
 			b, err := s.Batch(ctx, c, cut, from, size)
 			if err != nil {
 				return p.batchErr(ctx, fmt.Errorf("purge %s: %w", c, err))
@@ -199,7 +201,7 @@ func (p *Purger) purge(ctx context.Context, s Session, opts Options, cut Cutoffs
 				break
 			}
 			from = b.Next
-			p.rest(ctx, p.cfg.Now().Sub(began)) // see pace.go
+			rep.Rested += pace.rest(ctx, time.Since(began)) // see pace.go
 		}
 	}
 	return limit

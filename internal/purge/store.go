@@ -34,6 +34,11 @@ type LockOptions struct {
 
 // Session is a held purge lock and the statements run under it.
 type Session interface {
+	// Others counts the sessions of other clients of the database that
+	// started a statement after since (zero: at any time), and returns the
+	// database's clock, to be given as since the next time. The purge
+	// rests after a batch only when others worked while it ran.
+	Others(ctx context.Context, since time.Time) (n int, now time.Time, err error)
 	// Candidates counts the accounts a run with these cut-offs would delete
 	// or warn, and all accounts, for the safety limit.
 	Candidates(ctx context.Context, cut Cutoffs) (Candidates, error)
@@ -182,4 +187,7 @@ type Report struct {
 	Counts     Counts
 	// Error is why the run failed or stopped early; empty on success.
 	Error string
+	// Rested is how long the run rested between batches to let other
+	// clients of the database work (see pace.go); not stored.
+	Rested time.Duration
 }

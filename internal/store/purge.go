@@ -332,6 +332,29 @@ var purgeArms = map[purge.Category][]purgeArm{
 // one; the cooldown, well under a day, ends within the next).
 const mailQuotaWindow = 48 * time.Hour
 
+// Others implements purge.Session from pg_stat_activity: the other
+// client backends of this database whose last statement started after
+// since. A role sees the query_start of its own sessions only (without
+// pg_read_all_stats), which are the application's.
+func (s *purgeSession) Others(ctx context.Context, since time.Time) (int, time.Time, error) {
+	if s.conn == nil {
+		return 0, time.Time{}, errors.New("purge session released")
+	}
+	var (
+		n   int
+		now time.Time
+	)
+	err := s.conn.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE query_start > $1), clock_timestamp()
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+		since).Scan(&n, &now)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("others' activity: %w", interpret(err))
+	}
+	return n, now, nil
+}
+
 // Batch implements purge.Session.
 func (s *purgeSession) Batch(ctx context.Context, c purge.Category, cut purge.Cutoffs, from purge.Cursor, limit int) (purge.Batch, error) {
 	arms, ok := purgeArms[c]
