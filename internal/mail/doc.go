@@ -49,7 +49,7 @@
 // the same 5xx to three recipients in a row: the server or our setup is at
 // fault. The sender is blocked (Sender.Blocked, Observer.Blocked, one ERROR
 // line per change): the rows go back to pending with no attempt spent,
-// nothing is attempted, a probe runs every 5 s at most, and the sweep
+// nothing is attempted, a probe runs every 4 s at most, and the sweep
 // drains the backlog at once when it gets through. A 4xx to RCPT or DATA
 // is the message's own: it is retried after RetryMin·2^(attempt-1), capped
 // at RetryMax, jittered. Another 5xx to DATA fails the row; to RCPT it also
