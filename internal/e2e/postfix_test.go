@@ -8,8 +8,10 @@ package e2e_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,14 +42,16 @@ func TestPostfixPlain(t *testing.T) {
 	}
 }
 
-// TestPostfixPipelining: the sender sends MAIL FROM, RCPT TO and DATA
-// in one write when the server offers PIPELINING (devmail's read count
-// shows it: TestCommandsArePipelined), and one by one, each after the
-// last one's reply, when it does not. Postfix takes every email either
-// way, over one connection reused across messages, though it disconnects
-// a client that sends out of turn what RFC 2920 forbids to pipeline
-// (smtpd_forbid_unauth_pipelining: a message before the 354, a command
-// after DATA).
+// TestPostfixPipelining: when the server offers PIPELINING, the sender
+// sends MAIL FROM, RCPT TO and DATA in one write (devmail's read count
+// shows it: TestCommandsArePipelined), and the next message's right after
+// a message's final dot; when it does not, each command after the last
+// one's reply. The mail is queued while Postfix is down, so that it
+// drains as a backlog, several messages per connection. Postfix takes
+// every email, once, either way, though it disconnects a client that
+// sends out of turn what RFC 2920 forbids to pipeline
+// (smtpd_forbid_unauth_pipelining: a message before DATA's 354, a
+// command after DATA).
 func TestPostfixPipelining(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -58,20 +62,35 @@ func TestPostfixPipelining(t *testing.T) {
 			t.Parallel()
 			mx := postfixtest.Start(t, postfixtest.Options{NoPipelining: tc.off})
 			r := startWithPostfix(t, webBinary, mx, nil)
+			mx.Stop(t)
 			c := e2e.NewClient()
 			var to []string
-			for i := range 5 {
+			for i := range 12 {
 				to = append(to, mx.Addr(fmt.Sprintf("pipelining-%d", i)))
 				c.Signup(t, r.web.URL(), to[i])
 			}
-			per := r.waitDelivered(t, mailDeadline, to...)
+			mx.Start(t)
+			per := r.waitDelivered(t, 2*mailDeadline, to...)
 			for _, a := range to {
 				if per[a] != 1 {
 					t.Errorf("%s got %d messages, want 1", a, per[a])
 				}
 			}
-			if log := mx.Log(); strings.Contains(log, "improper command pipelining") {
+			log := mx.Log()
+			if strings.Contains(log, "improper command pipelining") || strings.Contains(log, "synchronization") {
 				t.Errorf("Postfix saw commands out of turn:\n%s", log)
+			}
+			// Each message's "client=" line names the smtpd process, one
+			// per connection: some connection must have carried several.
+			perConn := map[string]int{}
+			for _, line := range strings.Split(log, "\n") {
+				if _, rest, ok := strings.Cut(line, "postfix/smtpd["); ok && strings.Contains(line, ": client=") {
+					pid, _, _ := strings.Cut(rest, "]")
+					perConn[pid]++
+				}
+			}
+			if most := slices.Max(slices.Collect(maps.Values(perConn))); most < 2 {
+				t.Errorf("messages per connection %v; the backlog should have gone several to a connection", perConn)
 			}
 		})
 	}

@@ -32,12 +32,9 @@ type envelope struct {
 // display name or anything mail.ParseAddress does not return unchanged is
 // refused: user input never shapes a header.
 func buildMessage(env envelope, content account.Email) (*gomail.Msg, error) {
-	if strings.ContainsAny(env.to, "\r\n") {
-		return nil, fmt.Errorf("%w: contains a line break", errBadRecipient)
-	}
-	to, err := mail.ParseAddress(env.to)
-	if err != nil || to.Name != "" || to.Address != env.to {
-		return nil, fmt.Errorf("%w: not a bare address", errBadRecipient)
+	to, err := bareAddress(env.to)
+	if err != nil {
+		return nil, err
 	}
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	m.FromMailAddress(env.from)
@@ -50,6 +47,19 @@ func buildMessage(env envelope, content account.Email) (*gomail.Msg, error) {
 	m.SetBodyString(gomail.TypeTextPlain, content.Text)
 	m.AddAlternativeString(gomail.TypeTextHTML, content.HTML)
 	return m, nil
+}
+
+// bareAddress parses a recipient that may go in a header as it is: no
+// line break, no display name, nothing mail.ParseAddress changes.
+func bareAddress(addr string) (*mail.Address, error) {
+	if strings.ContainsAny(addr, "\r\n") {
+		return nil, fmt.Errorf("%w: contains a line break", errBadRecipient)
+	}
+	to, err := mail.ParseAddress(addr)
+	if err != nil || to.Name != "" || to.Address != addr {
+		return nil, fmt.Errorf("%w: not a bare address", errBadRecipient)
+	}
+	return to, nil
 }
 
 // messageID is the Message-ID of outbox row m, without angle brackets: the

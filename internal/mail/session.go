@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -112,6 +113,13 @@ type session struct {
 	// mailParams are what MAIL FROM adds to the address: BODY=8BITMIME
 	// and SMTPUTF8 when offered.
 	mailParams string
+	// ahead is the recipient whose MAIL FROM, RCPT TO and DATA went out
+	// after the last message's dot, their replies unread; empty if none.
+	ahead string
+	// msg and out are the message and its dot-stuffed form, kept for the
+	// next message.
+	msg bytes.Buffer
+	out []byte
 }
 
 // dial connects and runs the conversation up to the point a message can
@@ -226,14 +234,16 @@ func (s *session) cause(ctx context.Context, err error) error {
 // send delivers one message from the envelope sender from to the address
 // to: RSET first when the last transaction did not end, then MAIL FROM,
 // RCPT TO, DATA. When the server offers PIPELINING (RFC 2920) those go in
-// one write and their replies are read together, as do the message and
-// its final dot: two round trips a message instead of five. The end of the
-// message, which makes the server take it, waits until before is recorded
-// (nil: no wait); everything else goes ahead.
+// one write and their replies are read together; and when next names the
+// recipient of the message to follow, its MAIL FROM, RCPT TO and DATA go
+// right after this message's final dot, in the same write, their replies
+// read by the next send. A message then costs one round trip, not five.
+// The end of the message, which makes the server take it, waits until
+// before is recorded (nil: no wait); everything else goes ahead.
 // The error is a *replyError; after it the session may still be used when
 // the server answered (a rejected recipient), unless broken says otherwise.
-func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, before *mark) error {
-	if strings.ContainsAny(from+to, "\r\n") {
+func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, before *mark, next string) error {
+	if strings.ContainsAny(from+to+next, "\r\n") {
 		return &permanentError{errors.New("an envelope address contains a line break")}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.d.timeout)
@@ -252,38 +262,51 @@ func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, be
 	}
 	t := s.client.Text
 	var group []stage
-	cmd := func(st stage, line string) error {
-		t.W.WriteString(line)   //nolint:errcheck // a bufio.Writer's error comes back from Flush
-		t.W.WriteString("\r\n") //nolint:errcheck // as above
-		group = append(group, st)
-		if s.pipelining {
-			return nil
+	if s.ahead != "" {
+		if s.ahead != to {
+			// Not the message its envelope was sent for: the server waits
+			// for a message we will not send. Nothing of this one was sent.
+			s.close()
+			return failedAt(stageMail, errors.New("the pipelined envelope was for another message"))
 		}
-		return s.replies(ctx, &group, step)
-	}
-	if s.open {
-		if err := cmd(stageMail, "RSET"); err != nil {
+		s.ahead = ""
+		group = append(group, stageMail, stageRcpt, stageData)
+	} else {
+		cmd := func(st stage, line string) error {
+			t.W.WriteString(line)   //nolint:errcheck // a bufio.Writer's error comes back from Flush
+			t.W.WriteString("\r\n") //nolint:errcheck // as above
+			group = append(group, st)
+			if s.pipelining {
+				return nil
+			}
+			return s.replies(ctx, &group, step)
+		}
+		if s.open {
+			if err := cmd(stageMail, "RSET"); err != nil {
+				return err
+			}
+		}
+		s.used, s.open = true, true
+		if err := cmd(stageMail, s.mailFrom(from)); err != nil {
 			return err
 		}
-	}
-	s.used, s.open = true, true
-	if err := cmd(stageMail, "MAIL FROM:<"+from+">"+s.mailParams); err != nil {
-		return err
-	}
-	if err := cmd(stageRcpt, "RCPT TO:<"+to+">"); err != nil {
-		return err
-	}
-	if err := cmd(stageData, "DATA"); err != nil {
-		return err
+		if err := cmd(stageRcpt, "RCPT TO:<"+to+">"); err != nil {
+			return err
+		}
+		if err := cmd(stageData, "DATA"); err != nil {
+			return err
+		}
 	}
 	if err := s.replies(ctx, &group, step); err != nil {
 		return err
 	}
-	w := t.DotWriter()
-	if _, err := msg.WriteTo(w); err != nil {
-		s.broken = true
+	s.msg.Reset()
+	if _, err := msg.WriteTo(&s.msg); err != nil {
+		s.close()
 		return step(stageData, err)
 	}
+	s.out = appendDotStuffed(s.out[:0], s.msg.Bytes())
+	t.W.Write(s.out) //nolint:errcheck // a bufio.Writer's error comes back from Flush
 	if before != nil && !isClosed(before.recorded) {
 		// Send the body now, all but its final dot, and wait.
 		before.need()
@@ -298,13 +321,42 @@ func (s *session) send(ctx context.Context, from, to string, msg io.WriterTo, be
 			return failedAt(stageData, context.Cause(ctx))
 		}
 	}
-	if err := w.Close(); err != nil { // the dot, and a flush
+	t.W.WriteString(".\r\n") //nolint:errcheck // as above
+	if next != "" && s.pipelining {
+		// The transaction ends with the dot's reply: the next needs no RSET.
+		t.W.WriteString(s.mailFrom(from) + "\r\nRCPT TO:<" + next + ">\r\nDATA\r\n") //nolint:errcheck // as above
+		s.ahead = next
+	}
+	if err := t.W.Flush(); err != nil {
 		s.broken = true
 		return step(stageData, err)
 	}
 	_, _, err := t.ReadResponse(250)
-	s.open = false // the reply to the dot ends the transaction, either way
+	s.open = s.ahead != "" // the reply to the dot ends the transaction, either way
 	return step(stageData, err)
+}
+
+// mailFrom is the MAIL FROM command for the envelope sender from.
+func (s *session) mailFrom(from string) string {
+	return "MAIL FROM:<" + from + ">" + s.mailParams
+}
+
+// appendDotStuffed appends msg to dst as DATA carries it (RFC 5321
+// 4.5.2): every line ends in CRLF, and a line that starts with a dot gets
+// a second one. The final dot is not added.
+func appendDotStuffed(dst, msg []byte) []byte {
+	for len(msg) > 0 {
+		if msg[0] == '.' {
+			dst = append(dst, '.')
+		}
+		i := bytes.IndexByte(msg, '\n')
+		if i < 0 {
+			return append(append(dst, msg...), '\r', '\n')
+		}
+		dst = append(append(dst, bytes.TrimSuffix(msg[:i], []byte{'\r'})...), '\r', '\n')
+		msg = msg[i+1:]
+	}
+	return dst
 }
 
 // replies flushes the commands written and reads their replies, in order:
@@ -339,9 +391,10 @@ func (s *session) replies(ctx context.Context, group *[]stage, step func(stage, 
 	return first
 }
 
-// quit ends the conversation politely and closes the connection.
+// quit ends the conversation politely and closes the connection; without
+// a word when an envelope went ahead (the server waits for its message).
 func (s *session) quit() {
-	if !s.broken && s.client != nil {
+	if !s.broken && s.client != nil && s.ahead == "" {
 		s.conn.SetDeadline(time.Now().Add(quitTimeout)) //nolint:errcheck // closed below either way
 		s.client.Quit()                                 //nolint:errcheck // closed below either way
 	}

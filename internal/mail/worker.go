@@ -254,7 +254,7 @@ func (s *Sender) deliver(ctx context.Context, r *run, w *worker, jobs []Job) (re
 		case c.Err != nil:
 			err, v = c.Err, fail
 		default:
-			err = s.attempt(ctx, w, m, c.Email)
+			err = s.attempt(ctx, w, m, c.Email, s.nextRecipient(ms[i+1:], emails, now))
 			if err == nil {
 				w.rejections.add(m.Email, "")
 				handed[m.ID] = true
@@ -347,7 +347,7 @@ func (s *Sender) judge(w *worker, m store.OutboxMail, err error) verdict {
 // dialling one when there is none. A reused session the server closed
 // meanwhile (RSET or MAIL FROM find it gone) is replaced once,
 // transparently: nothing of the message was sent.
-func (s *Sender) attempt(ctx context.Context, w *worker, m store.OutboxMail, email account.Email) error {
+func (s *Sender) attempt(ctx context.Context, w *worker, m store.OutboxMail, email account.Email, next string) error {
 	msg, err := buildMessage(envelope{from: s.from, to: m.Email, date: s.cfg.Now(), messageID: messageID(m, s.msgIDHost)}, email)
 	if err != nil {
 		return &permanentError{err}
@@ -362,7 +362,7 @@ func (s *Sender) attempt(ctx context.Context, w *worker, m store.OutboxMail, ema
 			w.sess = sess
 		}
 		reused := w.sess.used
-		err := w.sess.send(ctx, s.returnPath, m.Email, msg, w.last)
+		err := w.sess.send(ctx, s.returnPath, m.Email, msg, w.last, next)
 		if w.sess.broken {
 			w.sess.close()
 			w.sess = nil
@@ -378,6 +378,24 @@ func (s *Sender) attempt(ctx context.Context, w *worker, m store.OutboxMail, ema
 		}
 		return err
 	}
+}
+
+// nextRecipient is the recipient of rest[0] when it is the next message
+// to be sent, as deliver's loop will find it: written, neither expired nor
+// suppressed, to an address a message can be built for. Its envelope may
+// then go ahead with the end of the message before it; "" otherwise.
+func (s *Sender) nextRecipient(rest []store.OutboxMail, emails map[int64]account.Composed, now time.Time) string {
+	if len(rest) == 0 {
+		return ""
+	}
+	m := rest[0]
+	if c, ok := emails[m.ID]; !ok || c.Err != nil || m.Suppressed || expired(m.CreatedAt, now, s.cfg.MaxAge) {
+		return ""
+	}
+	if _, err := bareAddress(m.Email); err != nil {
+		return ""
+	}
+	return m.Email
 }
 
 // extend renews the lease of the rows ms for another Lease, and returns
