@@ -7,19 +7,25 @@ import (
 
 // The purge paces itself by what it costs others. After each batch it
 // asks the database whether other clients ran statements while the batch
-// ran (Session.Others). When none did, nobody waited behind it and it goes
-// straight on, as fast as batches go. When some did, it rests for a share
-// of the time that batch took, so that it works at most batchDutyCycle of
-// the time while others work: as it rests, the WAL its batches wrote is
-// flushed and the others' commits no longer wait behind it (a signup's
-// commit fsync otherwise waits for all the purge WAL written before it),
-// and a batch slowed by other load earns a longer rest, so the purge
-// yields most when the database is busiest.
-const batchDutyCycle = 3.0 / 4
+// ran (Session.Others). When none has for busyHold, nobody waits behind it
+// and it goes straight on, as fast as batches go. While some do, it rests
+// after each batch for as long as that batch took, so that it works at
+// most batchDutyCycle of the time while others work: as it rests, the WAL
+// its batches wrote is flushed and the disk is theirs, and the others'
+// commits no longer wait behind it (a signup's commit fsync otherwise
+// waits for all the purge WAL written before it); a batch slowed by other
+// load earns a longer rest, so the purge yields most when the database is
+// busiest. Alone, it pays nothing for this.
+const batchDutyCycle = 1.0 / 2
+
+// busyHold is how long the database counts as busy after others were
+// last seen at work: their statements come and go between batches, and a
+// batch that happened to fall between two of them is no sign they left.
+const busyHold = time.Second
 
 // restAfter is how long to rest after a batch that took took, busy
-// telling whether others worked meanwhile: the duty cycle's share of
-// took if so, else nothing; the configured Pause is the floor either way.
+// telling whether others are at work: the duty cycle's share of took if
+// so, else nothing; the configured Pause is the floor either way.
 func (p *Purger) restAfter(took time.Duration, busy bool) time.Duration {
 	var paced time.Duration
 	if busy {
@@ -33,23 +39,32 @@ type pacer struct {
 	p     *Purger
 	s     Session
 	since time.Time // the database's clock at the last look; zero before
+	// seen is when others were last found at work (real clock); zero if
+	// never.
+	seen time.Time
 }
 
-// start looks at the database's clock before the first batch.
+// start looks at the database's clock before the first batch: what others
+// did before it is not the purge's cost.
 func (pc *pacer) start(ctx context.Context) {
-	pc.busy(ctx)
+	if _, now, err := pc.s.Others(ctx, pc.since); err == nil {
+		pc.since = now
+	}
 }
 
 // busy reports whether other clients started statements since the last
-// look. When the database cannot say, it counts as busy: resting is the
-// polite guess.
+// look, or within busyHold. When the database cannot say, it counts as
+// busy: resting is the polite guess.
 func (pc *pacer) busy(ctx context.Context) bool {
 	n, now, err := pc.s.Others(ctx, pc.since)
 	if err != nil {
 		return true
 	}
 	pc.since = now
-	return n > 0
+	if n > 0 {
+		pc.seen = time.Now()
+	}
+	return !pc.seen.IsZero() && time.Since(pc.seen) < busyHold
 }
 
 // rest waits after a batch that took took, as restAfter says, or until

@@ -12,8 +12,8 @@ func TestRestFollowsTheBatchesCost(t *testing.T) {
 		want        time.Duration
 	}{
 		{0, 0, true, 0},
-		{0, 300 * time.Millisecond, true, 100 * time.Millisecond}, // works three quarters of the time
-		{0, 3 * time.Second, true, time.Second},                   // a slowed batch rests longer
+		{0, 300 * time.Millisecond, true, 300 * time.Millisecond}, // works half the time
+		{0, 3 * time.Second, true, 3 * time.Second},               // a slowed batch rests longer
 		{0, 300 * time.Millisecond, false, 0},                     // nobody waited: no rest
 		{time.Second, 300 * time.Millisecond, true, time.Second},  // a configured Pause is the floor
 		{time.Second, 300 * time.Millisecond, false, time.Second}, // busy or not
