@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -55,15 +53,8 @@ func startApp(t *testing.T, extra map[string]string, prepare func(*store.DB)) *r
 	for k, v := range extra {
 		e[k] = v
 	}
-	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
-	a, err := build(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := buildFromEnv(t, e, logs)
 	done := make(chan error, 1)
 	go func() { done <- a.host.Run(context.Background()) }()
 	t.Cleanup(func() {

@@ -27,21 +27,33 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// buildFromEnv wires the application as `web serve` does from the
+// environment e, logging as JSON to w (nil: nowhere).
+func buildFromEnv(t *testing.T, e map[string]string, w io.Writer) *app {
+	t.Helper()
+	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := slog.DiscardHandler
+	if w != nil {
+		h = slog.NewJSONHandler(w, nil)
+	}
+	a, err := build(cfg, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestBackgroundFailureStopsTheApp: a background service that fails stops
 // the whole wired application, which exits non-zero and logs why.
 func TestBackgroundFailureStopsTheApp(t *testing.T) {
 	e := baseEnv(t)
 	e["HTTP_ADDR"] = "127.0.0.1:0"
 	e["OPS_ADDR"] = ""
-	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
-	a, err := build(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := buildFromEnv(t, e, &logs)
 	fail := make(chan struct{})
 	a.host.Add("crasher", hosted.Background(func(ctx context.Context) error {
 		select {
@@ -57,7 +69,7 @@ func TestBackgroundFailureStopsTheApp(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = a.host.Run(ctx)
+	err := a.host.Run(ctx)
 	var out bytes.Buffer
 	if code := exitCode(err, &out); code != 1 {
 		t.Fatalf("exit code %d, want 1 (err %v)", code, err)
@@ -80,14 +92,7 @@ func TestFailurePoliciesAreWired(t *testing.T) {
 	e["OPS_ADDR"] = ""
 	e["MAIL_ON_FAILURE"] = "restart"
 	e["PURGE_ON_FAILURE"] = "ignore"
-	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := build(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := buildFromEnv(t, e, nil)
 	defer a.db.Close()
 	got := map[string]hosted.Policy{}
 	for _, s := range a.host.States() {

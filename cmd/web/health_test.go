@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -38,14 +36,7 @@ func TestUnhealthyServiceTurnsReadyzOff(t *testing.T) {
 	e := baseEnv(t)
 	e["HTTP_ADDR"] = "127.0.0.1:0"
 	e["OPS_ADDR"] = ""
-	cfg, _, err := loadConfig(newFlagSet(), nil, env(e), needs{smtp: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := build(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := buildFromEnv(t, e, nil)
 	health := make(chan hosted.Health)
 	a.host.Add("worker", hosted.Background(func(ctx context.Context) error {
 		r := hosted.ReporterFrom(ctx)
