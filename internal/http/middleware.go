@@ -171,11 +171,7 @@ func (s *Site) deadline(next http.Handler) http.Handler {
 // BASE_URL's origin trusted for deployments behind a proxy that rewrites
 // Host. Refusals get the site's own pages.
 func (s *Site) guard() (func(http.Handler) http.Handler, error) {
-	hdr := http.Header{}
-	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("X-Frame-Options", "DENY")
+	hdr := httpguard.StrictHeaders()
 	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if s.cookie.secure {
 		hdr.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")

@@ -130,11 +130,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 // only, no framing, no referrer), the body cap, and cross-origin writes
 // refused as the site refuses them.
 func newGuard(cfg HandlerConfig) (*httpguard.Guard, error) {
-	hdr := http.Header{}
-	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("X-Frame-Options", "DENY")
+	hdr := httpguard.StrictHeaders()
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 	log := cfg.Logger
 	g, err := httpguard.New(httpguard.Policy{
