@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"signup/internal/e2e"
+	"signup/internal/pagetest"
 	"signup/internal/waitfor"
 )
 
@@ -27,45 +27,6 @@ func get(t *testing.T, base, path string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return res, string(body)
-}
-
-// postRetry posts an empty form to path on the ops listener with the given
-// fetch metadata, and does not follow the redirect.
-func postRetry(t *testing.T, base, path, origin, fetchSite string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", origin)
-	req.Header.Set("Sec-Fetch-Site", fetchSite)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res
-}
-
-// section returns the HTML of the page's section with this id.
-func section(t *testing.T, page, id string) string {
-	t.Helper()
-	m := regexp.MustCompile(`(?s)<section id="` + id + `".*?</section>`).FindString(page)
-	if m == "" {
-		t.Fatalf("page has no section %q:\n%s", id, page)
-	}
-	return m
-}
-
-func mustContain(t *testing.T, what, html string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(html, w) {
-			t.Errorf("%s lacks %q:\n%s", what, w, html)
-		}
-	}
 }
 
 // waitOutbox waits until the app's outbox holds sent and failed rows and
@@ -130,34 +91,34 @@ func TestDashboard(t *testing.T) {
 		t.Error("the page has a script")
 	}
 	// Refreshing drops ?retried=, so its notice shows once.
-	mustContain(t, "page", page, `<meta http-equiv="refresh" content="5; url=/">`)
-	services := section(t, page, "services")
+	pagetest.MustContain(t, "page", page, `<meta http-equiv="refresh" content="5; url=/">`)
+	services := pagetest.Section(t, page, "services")
 	for _, s := range []string{"database", "mail", "purge", "ops", "http"} {
-		mustContain(t, "services", services, `<th scope="row">`+s+`</th>`)
+		pagetest.MustContain(t, "services", services, `<th scope="row">`+s+`</th>`)
 	}
 	if n := strings.Count(services, ">running<"); n != 5 {
 		t.Errorf("%d services running, want 5:\n%s", n, services)
 	}
-	mustContain(t, "mail", section(t, page, "queue"),
+	pagetest.MustContain(t, "mail", pagetest.Section(t, page, "queue"),
 		`<dd id="queue-depth">0 / 4096</dd>`, `<dd id="outbox-sent">3</dd>`, `<dd id="outbox-failed">1</dd>`,
 		`<dd id="outbox-pending">0</dd>`, `<dd id="oldest-pending">none</dd>`)
-	chart := section(t, page, "chart")
-	mustContain(t, "chart", chart, "<svg", "3 sent in the last 60 minutes")
+	chart := pagetest.Section(t, page, "chart")
+	pagetest.MustContain(t, "chart", chart, "<svg", "3 sent in the last 60 minutes")
 	if n := strings.Count(chart, `<rect class="bar"`); n != 60 {
 		t.Errorf("chart has %d bars, want 60", n)
 	}
 	retryPath := "/outbox/" + strconv.FormatInt(failed.ID, 10) + "/retry"
-	mustContain(t, "failures", section(t, page, "failures"), refused, "550", `action="`+retryPath+`"`)
+	pagetest.MustContain(t, "failures", pagetest.Section(t, page, "failures"), refused, "550", `action="`+retryPath+`"`)
 	// The default schedule ticks at 03:00 UTC; the database has a run from
 	// before the latest tick, so the start caught that tick up, and says so.
-	purgeHTML := section(t, page, "purge")
-	mustContain(t, "purge", purgeHTML, "caught up: the 03:00 run was missed", "unconfirmed 0", ">ok<", `<strong id="next-run">`)
+	purgeHTML := pagetest.Section(t, page, "purge")
+	pagetest.MustContain(t, "purge", purgeHTML, "caught up: the 03:00 run was missed", "unconfirmed 0", ">ok<", `<strong id="next-run">`)
 	if strings.Contains(purgeHTML, `id="next-run">none`) {
 		t.Error("no next purge run shown")
 	}
 
 	// A cross-origin POST is refused and changes nothing.
-	if res := postRetry(t, r.ops, retryPath, "http://evil.example", "cross-site"); res.StatusCode != http.StatusForbidden {
+	if res := pagetest.PostForm(t, r.ops+retryPath, "http://evil.example", "cross-site", nil); res.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-origin retry = %d, want 403", res.StatusCode)
 	}
 	if c, err := r.db.Outbox().Counts(t.Context()); err != nil || c.Failed != 1 {
@@ -166,7 +127,7 @@ func TestDashboard(t *testing.T) {
 
 	// The same-origin retry puts the row back to pending and queues it;
 	// this time the peer takes it.
-	res = postRetry(t, r.ops, retryPath, r.ops, "same-origin")
+	res = pagetest.PostForm(t, r.ops+retryPath, r.ops, "same-origin", nil)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/?retried=queued#failures" {
 		t.Fatalf("retry = %d to %q, want 303 to /?retried=queued#failures", res.StatusCode, res.Header.Get("Location"))
 	}
@@ -175,19 +136,19 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("%s got %d messages after the retry, want 1", refused, len(msgs))
 	}
 	_, page = get(t, r.ops, "/?retried=queued")
-	mustContain(t, "page after retry", page, "queued for sending", `<dd id="outbox-failed">0</dd>`, `<dd id="outbox-sent">4</dd>`, "No failed email.")
+	pagetest.MustContain(t, "page after retry", page, "queued for sending", `<dd id="outbox-failed">0</dd>`, `<dd id="outbox-sent">4</dd>`, "No failed email.")
 
 	// Retrying it again finds nothing failed.
-	if res := postRetry(t, r.ops, retryPath, r.ops, "same-origin"); res.Header.Get("Location") != "/?retried=gone#failures" {
+	if res := pagetest.PostForm(t, r.ops+retryPath, r.ops, "same-origin", nil); res.Header.Get("Location") != "/?retried=gone#failures" {
 		t.Errorf("second retry went to %q", res.Header.Get("Location"))
 	}
-	if res := postRetry(t, r.ops, "/outbox/nope/retry", r.ops, "same-origin"); res.StatusCode != http.StatusBadRequest {
+	if res := pagetest.PostForm(t, r.ops+"/outbox/nope/retry", r.ops, "same-origin", nil); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("retry of a bad id = %d, want 400", res.StatusCode)
 	}
 
 	// The same events, as metrics.
 	_, metrics := get(t, r.ops, "/metrics")
-	mustContain(t, "metrics", metrics,
+	pagetest.MustContain(t, "metrics", metrics,
 		`signup_signups_total 4`,
 		`signup_emails_sent_total{kind="confirm"} 4`,
 		`signup_emails_failed_total{kind="confirm"} 1`,

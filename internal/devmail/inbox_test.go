@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"signup/internal/pagetest"
 )
 
 // get fetches url without keep-alive (so no client goroutine outlives the
@@ -34,15 +36,6 @@ func get(t *testing.T, method, url string) (int, string, string) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
 
-func mustContain(t *testing.T, what, body string, wants ...string) {
-	t.Helper()
-	for _, want := range wants {
-		if !strings.Contains(body, want) {
-			t.Errorf("%s lacks %q:\n%s", what, want, body)
-		}
-	}
-}
-
 func TestInbox(t *testing.T) {
 	srv := setup(t, Config{})
 	base := srv.InboxURL()
@@ -58,7 +51,7 @@ func TestInbox(t *testing.T) {
 	if status != 200 || !strings.HasPrefix(ctype, "text/html") {
 		t.Fatalf("list: %d %s", status, ctype)
 	}
-	mustContain(t, "list", body,
+	pagetest.MustContain(t, "list", body,
 		`<meta http-equiv="refresh" content="2">`,
 		`<a href="/messages/1">Confirm &lt;your&gt; account</a>`,
 		`alice@example.test`, `app@example.test`)
@@ -73,7 +66,7 @@ func TestInbox(t *testing.T) {
 		t.Fatalf("message: %d", status)
 	}
 	escaped := "http://localhost:8080/confirm?token=t0k&amp;next=/"
-	mustContain(t, "message page", body,
+	pagetest.MustContain(t, "message page", body,
 		`<a class="msg-link" href="`+escaped+`">`,
 		`Confirm: <a href="`+escaped+`">`+escaped+`</a>`,
 		`Bye &lt;script&gt;`,
@@ -139,7 +132,7 @@ func TestInbox(t *testing.T) {
 		t.Errorf("empty api list = %q", body)
 	}
 	_, _, body = get(t, "GET", base+"/")
-	mustContain(t, "empty list", body, "No messages yet.", srv.SMTPURL())
+	pagetest.MustContain(t, "empty list", body, "No messages yet.", srv.SMTPURL())
 }
 
 func TestInboxResetForm(t *testing.T) {

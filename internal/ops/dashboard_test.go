@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"signup/internal/hosted"
 	"signup/internal/mail"
 	"signup/internal/ops"
+	"signup/internal/pagetest"
 	"signup/internal/purge"
 	"signup/internal/store"
 	"signup/internal/store/storetest"
@@ -166,44 +166,6 @@ func (b *bundle) get(t *testing.T, path string) (*http.Response, string) {
 	return res, string(body)
 }
 
-// postForm sends form to path with the given fetch metadata.
-func (b *bundle) postForm(t *testing.T, path, origin, fetchSite string, form url.Values) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", origin)
-	req.Header.Set("Sec-Fetch-Site", fetchSite)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res
-}
-
-// section returns the HTML of the page's section with this id.
-func section(t *testing.T, page, id string) string {
-	t.Helper()
-	m := regexp.MustCompile(`(?s)<section id="` + id + `".*?</section>`).FindString(page)
-	if m == "" {
-		t.Fatalf("page has no section %q:\n%s", id, page)
-	}
-	return m
-}
-
-func mustContain(t *testing.T, what, html string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(html, w) {
-			t.Errorf("%s lacks %q:\n%s", what, w, html)
-		}
-	}
-}
-
 // TestDashboardWithoutDatabase: with the database gone, the page still
 // renders what it knows (services, queue), marks the rest unavailable, and
 // never shows the error itself; the log has it.
@@ -234,10 +196,10 @@ func TestDashboardWithoutDatabase(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET / = %d", rec.Code)
 	}
-	mustContain(t, "page", page, `<th scope="row">mail</th>`, "1m 30s", `<dd id="queue-depth">0 / 8</dd>`,
+	pagetest.MustContain(t, "page", page, `<th scope="row">mail</th>`, "1m 30s", `<dd id="queue-depth">0 / 8</dd>`,
 		`<span class="state health-degraded">degraded</span> <span class="reason">SMTP server refuses connections</span> <span class="since">for 30s</span>`,
 		"The chart is unavailable", "The failures are unavailable", "The runs are unavailable")
-	mustContain(t, "mail section", section(t, page, "queue"), "unavailable")
+	pagetest.MustContain(t, "mail section", pagetest.Section(t, page, "queue"), "unavailable")
 	if strings.Contains(page, "closed") || strings.Contains(page, "pool") {
 		t.Errorf("the page shows an internal error:\n%s", page)
 	}
@@ -270,17 +232,17 @@ func TestSuppressionsOnTheDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, page := b.get(t, "/")
-	list := section(t, page, "suppressions")
-	mustContain(t, "suppressions", list, "gone@example.com", "550 5.1.1", `action="/suppressions/remove"`, `name="address" value="gone@example.com"`)
+	list := pagetest.Section(t, page, "suppressions")
+	pagetest.MustContain(t, "suppressions", list, "gone@example.com", "550 5.1.1", `action="/suppressions/remove"`, `name="address" value="gone@example.com"`)
 
 	form := url.Values{"address": {"gone@example.com"}}
-	if res := b.postForm(t, "/suppressions/remove", "http://evil.example", "cross-site", form); res.StatusCode != http.StatusForbidden {
+	if res := pagetest.PostForm(t, b.srv.URL+"/suppressions/remove", "http://evil.example", "cross-site", form); res.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-origin removal = %d, want 403", res.StatusCode)
 	}
 	if ss, err := b.db.Outbox().Suppressions(t.Context(), 10); err != nil || len(ss) != 1 {
 		t.Fatalf("after a refused removal: %+v, %v", ss, err)
 	}
-	res := b.postForm(t, "/suppressions/remove", b.srv.URL, "same-origin", form)
+	res := pagetest.PostForm(t, b.srv.URL+"/suppressions/remove", b.srv.URL, "same-origin", form)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/?unsuppressed=removed#suppressions" {
 		t.Fatalf("removal = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
@@ -288,5 +250,5 @@ func TestSuppressionsOnTheDashboard(t *testing.T) {
 		t.Errorf("after the removal: %+v, %v", ss, err)
 	}
 	_, page = b.get(t, "/?unsuppressed=removed")
-	mustContain(t, "suppressions", section(t, page, "suppressions"), "No suppressed address.", "off the suppression list")
+	pagetest.MustContain(t, "suppressions", pagetest.Section(t, page, "suppressions"), "No suppressed address.", "off the suppression list")
 }

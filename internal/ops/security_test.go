@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"signup/internal/ops"
+	"signup/internal/pagetest"
 )
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -106,7 +107,7 @@ func TestOpsToken(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /login = %d", res.StatusCode)
 	}
-	mustContain(t, "sign-in form", body, `name="token"`, `type="password"`)
+	pagetest.MustContain(t, "sign-in form", body, `name="token"`, `type="password"`)
 	form := func(tok string) io.Reader { return strings.NewReader(url.Values{"token": {tok}}.Encode()) }
 	post := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
 	if res, _ := b.do(t, http.MethodPost, "/login", "", form("wrong"), post); res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 0 {
@@ -125,7 +126,7 @@ func TestOpsToken(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET / signed in = %d", res.StatusCode)
 	}
-	mustContain(t, "dashboard", body, `action="/logout"`)
+	pagetest.MustContain(t, "dashboard", body, `action="/logout"`)
 	forged := c.Name + "=99999999999." + strings.Repeat("0", 64)
 	if res, _ := b.do(t, http.MethodGet, "/", "", nil, map[string]string{"Cookie": forged}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET / with a forged cookie = %d, want the sign-in form", res.StatusCode)
