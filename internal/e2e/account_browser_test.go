@@ -2,8 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,26 +36,9 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 	})
 	e2e.WaitReady(t, site, 30*time.Second)
 
-	ctx := e2e.Browser(t)
-	// Only a guard against a hang: a loaded machine runs the walk slowly.
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	shots := outputDir(t, "account")
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			png, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-		})
-	}
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	w := newWalkthrough(t, "account")
+	ctx, shot, shots := w.ctx, w.shot, w.dir
+	run := w.run
 	// waitMail waits for an email with subject to address to.
 	waitMail := func(to, subject string) {
 		t.Helper()

@@ -33,6 +33,44 @@ func outputDir(t *testing.T, name string) string {
 	return dir
 }
 
+// walkthrough is a browser session a test drives step by step: its
+// context, bounded only against a hang (a loaded machine walks slowly),
+// and the folder its screenshots go to.
+type walkthrough struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+}
+
+// newWalkthrough opens a browser for t, its screenshots going to
+// test-output/<name>.
+func newWalkthrough(t *testing.T, name string) *walkthrough {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(e2e.Browser(t), 5*time.Minute)
+	t.Cleanup(cancel)
+	return &walkthrough{t: t, ctx: ctx, dir: outputDir(t, name)}
+}
+
+// shot is the action that saves a full-page screenshot as <name>.png.
+func (w *walkthrough) shot(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		png, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(w.dir, name+".png"), png, 0o644)
+	})
+}
+
+// run does actions as one step of the walk, failing the test with the
+// step's name.
+func (w *walkthrough) run(step string, actions ...chromedp.Action[chromedp.Void]) {
+	w.t.Helper()
+	if err := chromedp.Do(w.ctx, actions...); err != nil {
+		w.t.Fatalf("%s: %v", step, err)
+	}
+}
+
 // freePort returns a port nothing listens on now, for a BASE_URL that must
 // be known before the process starts.
 func freePort(t *testing.T) string {
@@ -66,20 +104,8 @@ func TestBrowserFlow(t *testing.T) {
 	})
 	e2e.WaitReady(t, site, 30*time.Second)
 
-	ctx := e2e.Browser(t)
-	// Only a guard against a hang: a loaded machine runs the walk slowly.
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	shots := outputDir(t, "browser")
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			png, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-		})
-	}
+	w := newWalkthrough(t, "browser")
+	ctx, shot, shots := w.ctx, w.shot, w.dir
 	text := func(sel chromedp.CSS) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(sel))
@@ -88,12 +114,7 @@ func TestBrowserFlow(t *testing.T) {
 		}
 		return s
 	}
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := w.run
 	const email, password = "browser@example.com", "a long and unusual passphrase"
 
 	run("open the site",
