@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,19 +14,6 @@ import (
 )
 
 // get fetches path from base and returns the response and its body.
-func get(t *testing.T, base, path string) (*http.Response, string) {
-	t.Helper()
-	res, err := http.Get(base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
-}
 
 // waitOutbox waits until the app's outbox holds sent and failed rows and
 // nothing pending or being sent.
@@ -79,7 +65,7 @@ func TestDashboard(t *testing.T) {
 	}
 	failed := failures[0]
 
-	res, page := get(t, r.ops, "/")
+	res, page := pagetest.Get(t, r.ops+"/")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET / = %d", res.StatusCode)
 	}
@@ -135,7 +121,7 @@ func TestDashboard(t *testing.T) {
 	if msgs := r.smtp.MessagesTo(refused); len(msgs) != 1 {
 		t.Errorf("%s got %d messages after the retry, want 1", refused, len(msgs))
 	}
-	_, page = get(t, r.ops, "/?retried=queued")
+	_, page = pagetest.Get(t, r.ops+"/?retried=queued")
 	pagetest.MustContain(t, "page after retry", page, "queued for sending", `<dd id="outbox-failed">0</dd>`, `<dd id="outbox-sent">4</dd>`, "No failed email.")
 
 	// Retrying it again finds nothing failed.
@@ -147,7 +133,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// The same events, as metrics.
-	_, metrics := get(t, r.ops, "/metrics")
+	_, metrics := pagetest.Get(t, r.ops+"/metrics")
 	pagetest.MustContain(t, "metrics", metrics,
 		`signup_signups_total 4`,
 		`signup_emails_sent_total{kind="confirm"} 4`,
@@ -173,12 +159,12 @@ func TestOpsRoutes(t *testing.T) {
 		"/ops.css":                       "svg .bar",
 		"/metrics":                       "signup_mail_queue_capacity 4096",
 	} {
-		res, body := get(t, r.ops, path)
+		res, body := pagetest.Get(t, r.ops+path)
 		if res.StatusCode != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("GET %s = %d, body lacks %q", path, res.StatusCode, want)
 		}
 	}
-	if res, body := get(t, r.ops, "/debug/pprof/cmdline"); res.StatusCode != http.StatusNotFound {
+	if res, body := pagetest.Get(t, r.ops+"/debug/pprof/cmdline"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/cmdline = %d with %q, want 404: the command line may hold secrets", res.StatusCode, body)
 	}
 	req, _ := http.NewRequest(http.MethodPost, r.ops+"/outbox/1/retry", strings.NewReader(strings.Repeat("x", 17<<10)))

@@ -152,19 +152,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // get fetches path from the ops listener.
-func (b *bundle) get(t *testing.T, path string) (*http.Response, string) {
-	t.Helper()
-	res, err := http.Get(b.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
-}
 
 // TestDashboardWithoutDatabase: with the database gone, the page still
 // renders what it knows (services, queue), marks the rest unavailable, and
@@ -231,7 +218,7 @@ func TestSuppressionsOnTheDashboard(t *testing.T) {
 		VALUES ('gone@example.com', '550 5.1.1 <gone@example.com>: User unknown', now())`); err != nil {
 		t.Fatal(err)
 	}
-	_, page := b.get(t, "/")
+	_, page := pagetest.Get(t, b.srv.URL+"/")
 	list := pagetest.Section(t, page, "suppressions")
 	pagetest.MustContain(t, "suppressions", list, "gone@example.com", "550 5.1.1", `action="/suppressions/remove"`, `name="address" value="gone@example.com"`)
 
@@ -249,6 +236,6 @@ func TestSuppressionsOnTheDashboard(t *testing.T) {
 	if ss, err := b.db.Outbox().Suppressions(t.Context(), 10); err != nil || len(ss) != 0 {
 		t.Errorf("after the removal: %+v, %v", ss, err)
 	}
-	_, page = b.get(t, "/?unsuppressed=removed")
+	_, page = pagetest.Get(t, b.srv.URL+"/?unsuppressed=removed")
 	pagetest.MustContain(t, "suppressions", pagetest.Section(t, page, "suppressions"), "No suppressed address.", "off the suppression list")
 }

@@ -4,6 +4,7 @@
 package pagetest
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -30,6 +31,21 @@ func PostForm(t testing.TB, target, origin, fetchSite string, form url.Values) *
 	}
 	res.Body.Close()
 	return res
+}
+
+// Get fetches target and returns the answer with its body read.
+func Get(t testing.TB, target string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(body)
 }
 
 // Section returns the HTML of page's <section> with this id, and fails
