@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"signup/internal/argon2"
 )
 
 // Params are argon2id parameters. The zero value is not usable; start from
@@ -87,6 +87,9 @@ func (p Params) weakerThan(q Params) bool {
 type Hasher struct {
 	params Params
 	turns  *turnQueue
+	// memory is argon2's work memory, kept for the next hash: one area
+	// per slot.
+	memory *argon2.Memory
 	// dummy is a well-formed hash with h's params that matches no password;
 	// VerifyDummy verifies against it.
 	dummy string
@@ -108,7 +111,7 @@ func NewHasher(p Params, concurrency int, opts ...HasherOption) *Hasher {
 	// good as a real key for a hash nobody can match, and building it here
 	// keeps the first VerifyDummy as fast as the later ones.
 	dummy := encodePHC(p, randomBytes(p.SaltLen), randomBytes(p.KeyLen))
-	return &Hasher{params: p, turns: newTurnQueue(concurrency, seedCost(p), opts...), dummy: dummy}
+	return &Hasher{params: p, turns: newTurnQueue(concurrency, seedCost(p), opts...), memory: argon2.NewMemory(concurrency), dummy: dummy}
 }
 
 // Hash returns the argon2id hash of password with a fresh random salt, in
@@ -123,7 +126,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := randomBytes(h.params.SaltLen)
 	var key []byte
 	if err := h.run(ctx, func() {
-		key = argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
+		key = h.memory.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
 	}); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -144,7 +147,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok bool,
 	}
 	var got []byte
 	if err := h.run(ctx, func() {
-		got = argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+		got = h.memory.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	}); err != nil {
 		return false, false, fmt.Errorf("verify password: %w", err)
 	}
