@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,9 +16,28 @@ import (
 // with a BusyError saying when to come back, rather than after waiting.
 //
 // The expected wait is the queue ahead of it in rounds of the hasher's
-// concurrency, times the time a hash has been taking lately (a moving
-// average of the hashes that ran, wall clock, so a machine busy with other
-// work counts as a slower one).
+// concurrency, times the time a hash has been taking lately: the median
+// wall time of the last hashes (wall clock, so a machine busy with other
+// work counts as a slower one), over a window of 2×slots+1 hashes and at
+// least minWindow. The window starts filled with a seed cost.
+//
+// A median, not an average or the last hash: the first hashes of a burst
+// run while the burst itself is still arriving (hundreds of requests
+// read, checked and queued) and in memory not yet touched, and take
+// several times their usual time (150–190 ms against 25–45 ms, measured
+// on 2 cores with 500 signups) for a reason that is over long before the
+// queue is. Up to slots of them can be slow that way; only a majority of
+// the window moves the estimate, so they cannot make the queue look
+// several times longer than it is and shed a tail that would have been
+// served. And a tail that is judged again after every hash must be judged
+// on a figure that does not swing with each one: the median of a few
+// hashes' times varies by tens of percent, of minWindow by a few (with a
+// window of 15, 6 of a 500-signup burst were still refused in one of
+// three runs). A machine that really is slower than the seed moves the
+// estimate after half the window: 16 hashes, under a second.
+
+// minWindow is the fewest hashes whose median is the expected cost.
+const minWindow = 31
 
 // DefaultMaxWait is how long a hash may expect to wait for its turn before
 // it is refused: well within what a browser waits for an answer (minutes)
@@ -85,10 +105,12 @@ type turnQueue struct {
 	mu      sync.Mutex
 	running int
 	waiting list.List // of *turn, oldest first
-	// cost is the moving average of how long a hash takes, wall clock;
-	// timed is set once a hash has been timed.
+	// recent holds the wall times of the last len(recent) hashes, next
+	// being the oldest (the next overwritten); cost is their median, what
+	// a hash is expected to take.
+	recent     []time.Duration
+	next       int
 	cost       time.Duration
-	timed      bool
 	maxRunning int
 }
 
@@ -104,13 +126,24 @@ type turn struct {
 }
 
 // newTurnQueue returns a queue for slots concurrent hashes, each expected
-// to take cost until the first one has been timed.
-func newTurnQueue(slots int, cost time.Duration, opts ...HasherOption) *turnQueue {
-	q := &turnQueue{slots: slots, maxWait: DefaultMaxWait, now: time.Now, cost: cost}
+// to take seed until most of a window of hashes have been timed.
+func newTurnQueue(slots int, seed time.Duration, opts ...HasherOption) *turnQueue {
+	q := &turnQueue{slots: slots, maxWait: DefaultMaxWait, now: time.Now, cost: seed,
+		recent: slices.Repeat([]time.Duration{seed}, max(2*slots+1, minWindow))}
 	for _, o := range opts {
 		o(q)
 	}
 	return q
+}
+
+// timed records how long a hash took and updates the expected cost to
+// the median of the window. Call with mu held.
+func (q *turnQueue) timed(took time.Duration) {
+	q.recent[q.next] = took
+	q.next = (q.next + 1) % len(q.recent)
+	sorted := slices.Clone(q.recent)
+	slices.Sort(sorted)
+	q.cost = sorted[len(sorted)/2]
 }
 
 // expectedWait is how long a hash arriving now would wait for its turn.
@@ -183,11 +216,7 @@ func (q *turnQueue) finisher() func() {
 		took := q.now().Sub(began)
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.timed {
-			q.cost += (took - q.cost) / 8
-		} else {
-			q.cost, q.timed = took, true
-		}
+		q.timed(took)
 		q.handOver()
 		q.shedOverdue()
 	}
@@ -196,8 +225,8 @@ func (q *turnQueue) finisher() func() {
 // shedOverdue refuses, newest first, the waiting hashes that the cost as
 // now measured would keep waiting longer than the maximum in all: a
 // burst that came before any hash was timed was admitted on the seed
-// cost, and on a slow machine its tail would otherwise wait until the
-// server cut its connection. Call with mu held.
+// cost, and on a machine slower than the seed its tail would otherwise
+// wait until the server cut its connection. Call with mu held.
 func (q *turnQueue) shedOverdue() {
 	if q.maxWait <= 0 {
 		return
@@ -259,9 +288,9 @@ func (h *Hasher) InFlight() int { return h.turns.inFlight() }
 // made. It never exceeds the concurrency given to NewHasher.
 func (h *Hasher) MaxInFlight() int { return h.turns.peak() }
 
-// seedCost is what a hash with p is expected to take until one has been
-// timed: about 0.6 µs per KiB and pass on a current server core (19 MiB,
-// two passes: some 23 ms). The first hash timed replaces it.
+// seedCost is what a hash with p is expected to take until hashes have
+// been timed: about 0.6 µs per KiB and pass on a current server core
+// (19 MiB, two passes: some 23 ms).
 func seedCost(p Params) time.Duration {
 	return time.Duration(p.Memory) * time.Duration(p.Time) * 600 * time.Nanosecond
 }
