@@ -34,6 +34,18 @@ func (r *row) summary() summary {
 	}
 }
 
+// met reports whether the row meets its goal: its medians do, and no run
+// fell short in a way the figures do not show. why lists those runs.
+func (r *row) met() (ok bool, why []string) {
+	for i, m := range r.runs {
+		if m.short != "" {
+			why = append(why, fmt.Sprintf("run %d: %s", i+1, m.short))
+		}
+	}
+	s := r.summary()
+	return r.scenario.goal.met(s.value, s.ratio) && len(why) == 0, why
+}
+
 // report is the outcome of a bench run.
 type report struct {
 	rows    []*row
@@ -68,7 +80,7 @@ func (r report) table() string {
 			result := "—"
 			if sc.goal != nil {
 				result = "MISS"
-				if sc.goal.met(s.value, s.ratio) {
+				if ok, _ := rw.met(); ok {
 					result = "PASS"
 				}
 			}
@@ -151,9 +163,13 @@ func (r report) missed() string {
 		if sc.goal == nil || sc.pending != "" || len(rw.runs) == 0 {
 			continue
 		}
-		if s := rw.summary(); !sc.goal.met(s.value, s.ratio) {
-			fmt.Fprintf(&b, "- **%s**: ratio %s (runs %s–%s) against %s.\n",
-				sc.name, fmtNum(s.ratio), fmtNum(s.minRatio), fmtNum(s.maxRatio), sc.goal.text)
+		if ok, why := rw.met(); !ok {
+			s := rw.summary()
+			fmt.Fprintf(&b, "- **%s**: ratio %s (runs %s–%s) against %s", sc.name, fmtNum(s.ratio), fmtNum(s.minRatio), fmtNum(s.maxRatio), sc.goal.text)
+			if len(why) > 0 {
+				fmt.Fprintf(&b, "; %s", strings.Join(why, "; "))
+			}
+			b.WriteString(".\n")
 		}
 	}
 	if b.Len() == 0 && r.notes == "" {

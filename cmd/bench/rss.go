@@ -16,10 +16,11 @@ func peakRSS(sz sizes) *scenario {
 		name:     fmt.Sprintf("peak RSS, %d concurrent signups", sz.concurrent),
 		unit:     "MB peak",
 		baseUnit: "MB idle",
-		goal:     &goal{text: "peak < 200 MB", onValue: true, limit: 200},
+		goal:     &goal{text: "peak < 200 MB, all answered 303", onValue: true, limit: 200},
 		note: fmt.Sprintf("The web process's VmHWM (peak resident set) from /proc/<pid>/status after %d signups sent at once, "+
 			"each on its own connection, all answered (303, or 503 with Retry-After when the hashing queue sheds them: the per-run "+
-			"figures count both); baseline: its VmRSS once ready, before any request. MB = 2^20 bytes.",
+			"figures count both; a run that shed any misses the goal, since the goal is the peak of a burst served whole); "+
+			"baseline: its VmRSS once ready, before any request. MB = 2^20 bytes.",
 			sz.concurrent),
 		measure: func(ctx context.Context, h *harness) (measurement, error) {
 			s, err := h.startSite(ctx, devmail.Faults{})
@@ -39,8 +40,14 @@ func peakRSS(sz sizes) *scenario {
 			if err != nil {
 				return measurement{}, err
 			}
-			return measurement{value: mb(peak), baseline: mb(idle),
-				detail: fmt.Sprintf("%d answered 303, %d shed with 503 + Retry-After", answered, shed)}, nil
+			m := measurement{value: mb(peak), baseline: mb(idle),
+				detail: fmt.Sprintf("%d answered 303, %d shed with 503 + Retry-After", answered, shed)}
+			if shed > 0 {
+				// Shedding would keep the peak low; the goal is the peak of
+				// a burst served whole.
+				m.short = fmt.Sprintf("%d of %d signups shed", shed, sz.concurrent)
+			}
+			return m, nil
 		},
 	}
 }

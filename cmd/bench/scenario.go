@@ -41,6 +41,9 @@ type measurement struct {
 	value, baseline float64
 	// detail is more of the run's figures, for the per-run list.
 	detail string
+	// short, when set, says why this run misses the row's goal whatever
+	// its figures (a burst whose tail was refused, say).
+	short string
 }
 
 func (m measurement) ratio() float64 { return m.value / m.baseline }
