@@ -15,7 +15,11 @@ import (
 // 100 interleaved samples each; medians within 10% of each other (or, on a
 // machine so noisy that the first arm and a copy of it measured alongside
 // differ more, within twice that), and no pair told apart by a
-// Mann–Whitney U test at p < 0.01.
+// Mann–Whitney U test at p < 0.01. Arms told apart are measured again, and
+// the test fails when they are told apart twice: a real difference shows
+// every time (the "catches 1 ms" check measures once), while noise on a
+// loaded machine rarely does twice in a row (seen under stress-ng: equal
+// arms 12.5% apart once, then 9.2% and 9.4%).
 const (
 	timingRounds    = 100
 	timingWarmup    = 5
@@ -29,7 +33,8 @@ const (
 // timingBundle is a site with a confirmed and an unconfirmed account.
 func timingBundle(t *testing.T) *bundle {
 	t.Helper()
-	b := setup(t, func(o *options) { o.queue = 4 * (timingWarmup + timingRounds) * timingBest * 3 })
+	// Room for every email two measurements of four arms queue.
+	b := setup(t, func(o *options) { o.queue = 2 * 4 * (timingWarmup + timingRounds) * timingBest * 3 })
 	b.confirmed(t, "confirmed@example.com", password)
 	b.signup(t, b.client(t), "pending@example.com", password)
 	return b
@@ -79,13 +84,26 @@ func measure(t *testing.T, b *bundle, arms ...timingtest.Arm) (c timingtest.Comp
 	return c, tolerance
 }
 
+// expectIndistinguishable fails t when arms are told apart in two
+// measurements in a row.
+func expectIndistinguishable(t *testing.T, b *bundle, arms ...timingtest.Arm) {
+	t.Helper()
+	c, tolerance := measure(t, b, arms...)
+	first := c.Indistinguishable(tolerance, timingAlpha)
+	if first == nil {
+		return
+	}
+	t.Logf("%v; measuring again", first)
+	c, tolerance = measure(t, b, arms...)
+	if err := c.Indistinguishable(tolerance, timingAlpha); err != nil {
+		t.Errorf("told apart twice in a row: %v; then %v", first, err)
+	}
+}
+
 func TestForgotPasswordTiming(t *testing.T) {
 	b := timingBundle(t)
 	arms := addressArms(t, b, "/password/forgot", http.StatusOK, nil)
-	c, tolerance := measure(t, b, arms...)
-	if err := c.Indistinguishable(tolerance, timingAlpha); err != nil {
-		t.Error(err)
-	}
+	expectIndistinguishable(t, b, arms...)
 	if n := b.count(t, `SELECT count(*) FROM outbox WHERE kind = 'reset'`); n < 2*(timingWarmup+timingRounds) {
 		t.Errorf("%d reset emails queued; the measured requests did not all queue one", n)
 	}
@@ -105,10 +123,7 @@ func TestForgotPasswordTiming(t *testing.T) {
 
 func TestResendTiming(t *testing.T) {
 	b := timingBundle(t)
-	c, tolerance := measure(t, b, addressArms(t, b, "/confirm/resend", http.StatusOK, nil)...)
-	if err := c.Indistinguishable(tolerance, timingAlpha); err != nil {
-		t.Error(err)
-	}
+	expectIndistinguishable(t, b, addressArms(t, b, "/confirm/resend", http.StatusOK, nil)...)
 }
 
 // A signup for a new, an unconfirmed and a confirmed address: each hashes
@@ -125,8 +140,5 @@ func TestSignupTiming(t *testing.T) {
 		}
 	}}
 	arms := addressArms(t, b, "/signup", http.StatusSeeOther, url.Values{"password": {password}})
-	c, tolerance := measure(t, b, newArm, arms[1], arms[2])
-	if err := c.Indistinguishable(tolerance, timingAlpha); err != nil {
-		t.Error(err)
-	}
+	expectIndistinguishable(t, b, newArm, arms[1], arms[2])
 }
