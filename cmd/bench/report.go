@@ -165,7 +165,11 @@ func (r report) missed() string {
 		}
 		if ok, why := rw.met(); !ok {
 			s := rw.summary()
-			fmt.Fprintf(&b, "- **%s**: ratio %s (runs %s–%s) against %s", sc.name, fmtNum(s.ratio), fmtNum(s.minRatio), fmtNum(s.maxRatio), sc.goal.text)
+			fmt.Fprintf(&b, "- **%s**: ", sc.name)
+			if sc.goal.onValue {
+				fmt.Fprintf(&b, "%s %s, ", fmtNum(s.value), sc.unit)
+			}
+			fmt.Fprintf(&b, "ratio %s (runs %s–%s) against %s", fmtNum(s.ratio), fmtNum(s.minRatio), fmtNum(s.maxRatio), sc.goal.text)
 			if len(why) > 0 {
 				fmt.Fprintf(&b, "; %s", strings.Join(why, "; "))
 			}
