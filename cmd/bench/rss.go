@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
@@ -32,7 +33,7 @@ func peakRSS(sz sizes) *scenario {
 			if err != nil {
 				return measurement{}, err
 			}
-			answered, shed, err := burst(ctx, s.url, sz.concurrent)
+			b, err := burst(ctx, s.url, sz.concurrent)
 			if err != nil {
 				return measurement{}, err
 			}
@@ -40,12 +41,11 @@ func peakRSS(sz sizes) *scenario {
 			if err != nil {
 				return measurement{}, err
 			}
-			m := measurement{value: mb(peak), baseline: mb(idle),
-				detail: fmt.Sprintf("%d answered 303, %d shed with 503 + Retry-After", answered, shed)}
-			if shed > 0 {
+			m := measurement{value: mb(peak), baseline: mb(idle), detail: b.String()}
+			if b.shed > 0 {
 				// Shedding would keep the peak low; the goal is the peak of
 				// a burst served whole.
-				m.short = fmt.Sprintf("%d of %d signups shed", shed, sz.concurrent)
+				m.short = fmt.Sprintf("%d of %d signups shed", b.shed, sz.concurrent)
 			}
 			return m, nil
 		},
@@ -54,10 +54,28 @@ func peakRSS(sz sizes) *scenario {
 
 func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
+// burstResult is what a burst's signups were answered: how many 303, how
+// many shed with 503 and Retry-After, and when the last of those shed got
+// its answer (shed at once, or after waiting), from the moment they were
+// sent.
+type burstResult struct {
+	answered, shed int
+	lastShed       time.Duration
+}
+
+func (b burstResult) String() string {
+	s := fmt.Sprintf("%d answered 303, %d shed with 503 + Retry-After", b.answered, b.shed)
+	if b.shed > 0 {
+		s += fmt.Sprintf(", the last of them after %v", b.lastShed.Round(time.Millisecond))
+	}
+	return s
+}
+
 // burst sends n signups at the same moment, each on its own connection,
 // waits for every answer, and counts those answered 303 and those shed
 // with 503 and Retry-After. Any other answer is an error.
-func burst(ctx context.Context, base string, n int) (answered, shed int, err error) {
+func burst(ctx context.Context, base string, n int) (burstResult, error) {
+	var r burstResult
 	client := &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport:     &http.Transport{MaxIdleConnsPerHost: n},
@@ -68,16 +86,17 @@ func burst(ctx context.Context, base string, n int) (answered, shed int, err err
 	for i := range reqs {
 		var t vegeta.Target
 		if err := tr(&t); err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		req, err := t.Request()
 		if err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		reqs[i] = req.WithContext(ctx)
 	}
 	// The goroutines wait on one signal, so the requests go out together.
 	start := make(chan struct{})
+	var sent time.Time // set before start closes
 	errs := make(chan error, n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -94,19 +113,21 @@ func burst(ctx context.Context, base string, n int) (answered, shed int, err err
 			defer mu.Unlock()
 			switch {
 			case res.StatusCode == http.StatusSeeOther:
-				answered++
+				r.answered++
 			case res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != "":
-				shed++
+				r.shed++
+				r.lastShed = max(r.lastShed, time.Since(sent))
 			default:
 				errs <- fmt.Errorf("signup: status %d", res.StatusCode)
 			}
 		})
 	}
+	sent = time.Now()
 	close(start)
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, 0, fmt.Errorf("%d of %d signups failed, first: %w", len(errs)+1, n, err)
+		return r, fmt.Errorf("%d of %d signups failed, first: %w", len(errs)+1, n, err)
 	}
-	return answered, shed, nil
+	return r, nil
 }
