@@ -119,10 +119,11 @@ type turnQueue struct {
 type turn struct {
 	granted chan struct{}
 	arrived time.Time
-	// given is set, under the queue's lock, when the turn is handed over;
-	// busy when the hash is shed instead.
-	given bool
-	busy  *BusyError
+	// given is set, under the queue's lock, when the turn is handed over,
+	// and givenAt to when; busy when the hash is shed instead.
+	given   bool
+	givenAt time.Time
+	busy    *BusyError
 }
 
 // newTurnQueue returns a queue for slots concurrent hashes, each expected
@@ -168,8 +169,9 @@ func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
 	q.mu.Lock()
 	if q.running < q.slots && q.waiting.Len() == 0 {
 		q.start()
+		began := q.now()
 		q.mu.Unlock()
-		return q.finisher(), nil
+		return q.finisher(began), nil
 	}
 	if wait := q.expectedWait(); q.maxWait > 0 && wait > q.maxWait {
 		q.mu.Unlock()
@@ -188,7 +190,7 @@ func (q *turnQueue) take(ctx context.Context) (done func(), err error) {
 		if t.busy != nil {
 			return nil, t.busy
 		}
-		return q.finisher(), nil
+		return q.finisher(t.givenAt), nil
 	case <-ctx.Done():
 		q.mu.Lock()
 		defer q.mu.Unlock()
@@ -208,10 +210,12 @@ func (q *turnQueue) start() {
 	q.maxRunning = max(q.maxRunning, q.running)
 }
 
-// finisher returns the function that ends a running hash: it times it and
-// gives its slot to the oldest waiting hash.
-func (q *turnQueue) finisher() func() {
-	began := q.now()
+// finisher returns the function that ends a running hash that got its
+// slot at began: it times it and gives its slot to the oldest waiting
+// hash. A hash handed a slot is timed from the handing over, not from when
+// its goroutine woke up to run: on a busy machine that takes milliseconds
+// in which the slot does nothing, and the queue drains that much slower.
+func (q *turnQueue) finisher(began time.Time) func() {
 	return func() {
 		took := q.now().Sub(began)
 		q.mu.Lock()
@@ -249,7 +253,7 @@ func (q *turnQueue) shedOverdue() {
 func (q *turnQueue) handOver() {
 	if front := q.waiting.Front(); front != nil {
 		t := q.waiting.Remove(front).(*turn)
-		t.given = true
+		t.given, t.givenAt = true, q.now()
 		close(t.granted)
 		return
 	}

@@ -182,6 +182,30 @@ func TestTurnQueueLearnsTheHashCost(t *testing.T) {
 	}
 }
 
+func TestTurnQueueTimesAHashFromItsHandover(t *testing.T) {
+	// A slot handed over at 50 ms whose goroutine only gets to run 20 ms
+	// later (a busy machine), then hashes for 30 ms, was busy for 50 ms:
+	// that is what the queue's drain is made of.
+	q, clock := newTestQueue(1, time.Millisecond, 0)
+	done, err := q.take(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := queueWaiter(t, q, t.Context())
+	finish(clock, done, 50*time.Millisecond)
+	clock.advance(20 * time.Millisecond)
+	r := <-w
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	finish(clock, r.done, 30*time.Millisecond)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if got := q.recent[(q.next+len(q.recent)-1)%len(q.recent)]; got != 50*time.Millisecond {
+		t.Errorf("the handed-over hash was timed at %v, want 50ms (20 ms waking, 30 ms hashing)", got)
+	}
+}
+
 func TestTurnQueueServesABurstItCanServe(t *testing.T) {
 	// A burst as it goes on a real machine (figures from a 2-core one):
 	// two slots, a seed of 23 ms, and 200 signups at once with 4.5 s of
