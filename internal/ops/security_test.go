@@ -29,16 +29,7 @@ func (b *bundle) do(t *testing.T, method, path, host string, body io.Reader, hdr
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	res, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	got, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(got)
+	return pagetest.Do(t, noRedirect, req)
 }
 
 // DNS rebinding: a page on an attacker's name that resolves to 127.0.0.1

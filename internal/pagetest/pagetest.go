@@ -36,7 +36,17 @@ func PostForm(t testing.TB, target, origin, fetchSite string, form url.Values) *
 // Get fetches target and returns the answer with its body read.
 func Get(t testing.TB, target string) (*http.Response, string) {
 	t.Helper()
-	res, err := http.Get(target)
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Do(t, http.DefaultClient, req)
+}
+
+// Do sends req with client and returns the answer with its body read.
+func Do(t testing.TB, client *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
