@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"signup/internal/account"
+	"signup/internal/groupwrite"
 	"signup/internal/hosted"
 	apphttp "signup/internal/http"
 	appmail "signup/internal/mail"
@@ -60,19 +61,27 @@ Run "web serve -h" for the list.
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("web", flag.ContinueOnError) }
 
+// newLogger logs to w in format, or as logFormat picks for w when format
+// is empty.
 func newLogger(format string, w io.Writer) *slog.Logger {
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	if format == "text" {
+	if logFormat(format, w) == "text" {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// logFormat is format, or when it is empty, text for a terminal and JSON
+// for anything else.
+func logFormat(format string, w io.Writer) string {
+	if format != "" {
+		return format
+	}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return "text"
+		}
+	}
+	return "json"
 }
 
 func migrateCmd(ctx context.Context, args []string, getenv lookupEnv, stdout, stderr io.Writer) error {
@@ -103,7 +112,12 @@ func serve(ctx context.Context, args []string, getenv lookupEnv, stderr io.Write
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.LogFormat, stderr)
+	// Log lines are gathered and written together while a write runs
+	// (internal/groupwrite): a line per request is otherwise a system call
+	// per request. What is left is written before serve returns.
+	logOut := groupwrite.New(stderr)
+	defer logOut.Close()
+	logger := newLogger(logFormat(cfg.LogFormat, stderr), logOut)
 	warnInsecure(cfg, logger)
 	app, err := build(cfg, logger)
 	if err != nil {
