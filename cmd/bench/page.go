@@ -46,29 +46,49 @@ func signupPage(sz sizes) *scenario {
 			defer child.kill()
 
 			workers := pageWorkersPerCPU * runtime.NumCPU()
-			measure := func(base string, d time.Duration) (float64, error) {
+			// measure loads the server at base and returns its answers a
+			// second, and adds to cpu and answers the server's CPU time
+			// and its answers: CPU per answer is the figure the machine's
+			// noise moves least.
+			var webCPU, baseCPU time.Duration
+			var webAnswers, baseAnswers int
+			measure := func(base string, p *process, d time.Duration, cpu *time.Duration, answers *int) (float64, error) {
 				tr := getTargeter(base + "/signup")
 				atSaturation(ctx, tr, workers, sz.pageFor/5) // warm up
+				before, err := processCPU(p.cmd.Process.Pid)
+				if err != nil {
+					return 0, err
+				}
 				m := atSaturation(ctx, tr, workers, d)
+				after, err := processCPU(p.cmd.Process.Pid)
+				if err != nil {
+					return 0, err
+				}
 				if err := expect(m, http.StatusOK, h.progress); err != nil {
 					return 0, fmt.Errorf("%s: %w", base, err)
 				}
+				*cpu += after - before
+				*answers += m.StatusCodes[fmt.Sprint(http.StatusOK)]
 				return perSecond(m, http.StatusOK), nil
 			}
-			web1, err := measure(s.url, sz.pageFor/2)
+			web1, err := measure(s.url, s.web, sz.pageFor/2, &webCPU, &webAnswers)
 			if err != nil {
 				return measurement{}, err
 			}
-			base, err := measure(childURL, sz.pageFor)
+			base, err := measure(childURL, child, sz.pageFor, &baseCPU, &baseAnswers)
 			if err != nil {
 				return measurement{}, err
 			}
-			web2, err := measure(s.url, sz.pageFor/2)
+			web2, err := measure(s.url, s.web, sz.pageFor/2, &webCPU, &webAnswers)
 			if err != nil {
 				return measurement{}, err
+			}
+			perAnswer := func(cpu time.Duration, n int) string {
+				return fmtNum(float64(cpu.Microseconds()) / float64(max(n, 1)))
 			}
 			return measurement{value: (web1 + web2) / 2, baseline: base,
-				detail: fmt.Sprintf("page %d bytes; web %s before, %s after", len(page.Body), fmtNum(web1), fmtNum(web2))}, nil
+				detail: fmt.Sprintf("page %d bytes; web %s before, %s after; CPU per answer %s µs web, %s µs baseline",
+					len(page.Body), fmtNum(web1), fmtNum(web2), perAnswer(webCPU, webAnswers), perAnswer(baseCPU, baseAnswers))}, nil
 		},
 	}
 }

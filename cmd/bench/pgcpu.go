@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -40,25 +42,38 @@ func backendCPU(ctx context.Context, h *harness, name string) (cpuSnapshot, erro
 	}
 	snap := cpuSnapshot{}
 	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
+		t, err := processCPU(int(pid))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // gone since; its time is lost to both sides alike
 		}
-		// Fields after the command (which may hold spaces) in parentheses:
-		// state is the first, utime the 12th and stime the 13th.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			return nil, fmt.Errorf("backend cpu: /proc/%d/stat: too few fields", pid)
+		if err != nil {
+			return nil, fmt.Errorf("backend cpu: %w", err)
 		}
-		utime, err1 := strconv.ParseInt(f[11], 10, 64)
-		stime, err2 := strconv.ParseInt(f[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("backend cpu: /proc/%d/stat: bad times", pid)
-		}
-		snap[int(pid)] = time.Duration(utime+stime) * clockTick
+		snap[int(pid)] = t
 	}
 	return snap, nil
+}
+
+// processCPU is the CPU time (user and system) process pid has used so
+// far, from /proc/<pid>/stat, in clock ticks.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command (which may hold spaces) in parentheses:
+	// state is the first, utime the 12th and stime the 13th.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // since is the CPU the backends in s used after before (all of it for a
