@@ -47,8 +47,69 @@ func startSink() (*sink, error) {
 	s.srv.WriteTimeout = time.Minute
 	s.srv.MaxMessageBytes = 1 << 20
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
-	go s.srv.Serve(ln) //nolint:errcheck // ends with close
+	go s.srv.Serve(groupingListener{ln}) //nolint:errcheck // ends with close
 	return s, nil
+}
+
+// groupingListener gives the sink's SMTP server connections that send
+// their replies as Postfix's smtpd does: gathered in a buffer and flushed
+// only when the server has read all its input and is about to wait for
+// more (Postfix's VSTREAM flushes its write buffer before a read). go-smtp
+// alone writes every reply at once, so a client that pipelines (RFC 2920)
+// gets each of MAIL's, RCPT's and DATA's replies in a packet of its own,
+// where a real MTA answers the group in one. A client that waits for each
+// reply before its next command, as go-mail does, gets the same packets
+// either way.
+type groupingListener struct{ net.Listener }
+
+func (l groupingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &groupingConn{Conn: c}, nil
+}
+
+// groupingConn holds what the server writes until it next reads or closes.
+// The lock is for Close, which the server's own Close calls from another
+// goroutine.
+type groupingConn struct {
+	net.Conn
+	mu  sync.Mutex
+	out []byte
+}
+
+func (c *groupingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.out = append(c.out, p...)
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+func (c *groupingConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	return err
+}
+
+func (c *groupingConn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *groupingConn) Close() error {
+	ferr := c.flush()
+	if err := c.Conn.Close(); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // url is the SMTP URL the senders are given.
