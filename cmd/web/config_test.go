@@ -117,6 +117,25 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	}
 }
 
+func TestHashWaitLimitLeavesTheRequestItsTime(t *testing.T) {
+	// A queued signup may wait on while its answer can still be written:
+	// the response's 30 s less the request's own time (the queue never
+	// uses less than HASH_QUEUE_WAIT, which the configuration keeps under
+	// that).
+	for _, tc := range []struct {
+		requestTimeout, want time.Duration
+	}{
+		{10 * time.Second, 20 * time.Second},
+		{5 * time.Second, 25 * time.Second},
+		{0, 20 * time.Second}, // the site's default request timeout
+	} {
+		got := hashWaitLimit(&config{RequestTimeout: tc.requestTimeout, HashQueueWait: 15 * time.Second})
+		if got != tc.want {
+			t.Errorf("REQUEST_TIMEOUT %v: wait limit %v, want %v", tc.requestTimeout, got, tc.want)
+		}
+	}
+}
+
 func TestSeveralProblemsOneLineEach(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run(context.Background(), nil, env(map[string]string{"SHUTDOWN_TIMEOUT": "x"}), &stderr, &stderr)

@@ -179,7 +179,7 @@ func build(cfg *config, logger *slog.Logger) (*app, error) {
 	}
 	accounts := account.NewService(account.Config{
 		Repo:       db.Accounts(),
-		Hasher:     account.NewHasher(account.DefaultParams(), 0, account.WithMaxWait(cfg.HashQueueWait)),
+		Hasher:     account.NewHasher(account.DefaultParams(), 0, account.WithMaxWait(cfg.HashQueueWait), account.WithWaitLimit(hashWaitLimit(cfg))),
 		Notifier:   account.NotifierFunc(func(id int64) { queue.TryEnqueue(appmail.NewJob(id)) }),
 		Observer:   metrics,
 		MailLimits: account.MailLimits{Cooldown: cfg.MailCooldown},
@@ -295,4 +295,16 @@ func pingCheck(db *store.DB, logger *slog.Logger) hosted.CheckFunc {
 		}
 		return hosted.Healthy, ""
 	}
+}
+
+// hashWaitLimit is how long a signup or sign-in already queued for a
+// password-hashing turn may wait on when hashes turn out slower than
+// expected: as long as its answer can still be written, that is what is
+// left of a response's time once the request's own work is allowed for.
+func hashWaitLimit(cfg *config) time.Duration {
+	work := cfg.RequestTimeout
+	if work <= 0 {
+		work = apphttp.DefaultRequestTimeout
+	}
+	return apphttp.DefaultWriteTimeout - work
 }

@@ -15,6 +15,14 @@ import (
 // would sit through. A hash that would wait longer is refused at once
 // with a BusyError saying when to come back, rather than after waiting.
 //
+// A hash once queued keeps its place even when the hashes timed after it
+// came show the machine to be slower than expected, as long as it can
+// still be served within the wait limit (WithWaitLimit: for the web, what
+// is left of a response's time once the request's own work is allowed
+// for); only past that is it refused after all, since its answer would
+// come too late for anyone to read. Refusing it at the maximum wait
+// instead would throw away the wait it has already sat through.
+//
 // The expected wait is the queue ahead of it in rounds of the hasher's
 // concurrency, times the time a hash has been taking lately: the median
 // wall time of the last hashes (wall clock, so a machine busy with other
@@ -68,6 +76,15 @@ func WithMaxWait(d time.Duration) HasherOption {
 	return func(q *turnQueue) { q.maxWait = d }
 }
 
+// WithWaitLimit sets how long in all a hash already queued may be kept
+// waiting when the hashes timed since it came show that its turn will come
+// later than expected: one that would wait longer is refused after all.
+// It is the maximum wait by default, and never less; with no maximum wait
+// nothing is refused.
+func WithWaitLimit(d time.Duration) HasherOption {
+	return func(q *turnQueue) { q.waitLimit = d }
+}
+
 // WithClock sets the clock hashes are timed with (time.Now by default).
 func WithClock(now func() time.Time) HasherOption {
 	return func(q *turnQueue) { q.now = now }
@@ -98,9 +115,10 @@ func WithTurnWait(ctx context.Context, f func() (resume func())) context.Context
 // turnQueue lets at most slots hashes run at once and queues the others
 // in arrival order.
 type turnQueue struct {
-	slots   int
-	maxWait time.Duration
-	now     func() time.Time
+	slots     int
+	maxWait   time.Duration
+	waitLimit time.Duration
+	now       func() time.Time
 
 	mu      sync.Mutex
 	running int
@@ -227,7 +245,7 @@ func (q *turnQueue) finisher(began time.Time) func() {
 }
 
 // shedOverdue refuses, newest first, the waiting hashes that the cost as
-// now measured would keep waiting longer than the maximum in all: a
+// now measured would keep waiting longer than the wait limit in all: a
 // burst that came before any hash was timed was admitted on the seed
 // cost, and on a machine slower than the seed its tail would otherwise
 // wait until the server cut its connection. Call with mu held.
@@ -235,11 +253,12 @@ func (q *turnQueue) shedOverdue() {
 	if q.maxWait <= 0 {
 		return
 	}
+	limit := max(q.maxWait, q.waitLimit)
 	now := q.now()
 	for e := q.waiting.Back(); e != nil; e = q.waiting.Back() {
 		t := e.Value.(*turn)
 		left := time.Duration((q.waiting.Len()-1+q.slots)/q.slots) * q.cost
-		if now.Sub(t.arrived)+left <= q.maxWait {
+		if now.Sub(t.arrived)+left <= limit {
 			return
 		}
 		q.waiting.Remove(e)

@@ -324,50 +324,76 @@ func TestTurnQueueShedsTheTailOnceHashesProveSlower(t *testing.T) {
 	// One slot and a 1 ms seed; every hash then takes 50 ms. While fewer
 	// than half the window's hashes took that long, nobody is refused: a
 	// few slow hashes may be the burst's own arrival. Once most have
-	// (slow hashes in), the twelve next in line can still start within
-	// their patience and stay; the twelve behind them, who would wait
-	// longer, are refused at once, not when the server gives up on them.
-	q, clock := newTestQueue(1, time.Millisecond, 0)
-	slow := len(q.recent)/2 + 1
-	q.maxWait = time.Duration(slow+12) * 50 * time.Millisecond
-	done, err := q.take(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var waiters []<-chan takeResult
-	for range slow + 24 {
-		waiters = append(waiters, queueWaiter(t, q, t.Context()))
-	}
-	for i := range slow {
-		finish(clock, done, 50*time.Millisecond)
-		r := <-waiters[i]
-		if r.err != nil {
-			t.Fatalf("waiter %d, next in line: %v", i, r.err)
-		}
-		done = r.done
-		q.mu.Lock()
-		n := q.waiting.Len()
-		q.mu.Unlock()
-		if want := len(waiters) - i - 1; i < slow-1 && n != want {
-			t.Fatalf("after %d slow hashes: %d waiting, want all %d still waiting", i+1, n, want)
-		}
-	}
-	for i, w := range waiters[slow+12:] {
-		select {
-		case r := <-w:
-			var busy *BusyError
-			if !errors.As(r.err, &busy) {
-				t.Fatalf("waiter %d: %v, want a *BusyError", slow+12+i, r.err)
+	// (slow hashes in), those next in line who can still start within the
+	// wait limit (the maximum wait unless set longer) stay; those behind
+	// them, who would wait longer, are refused at once, not when the
+	// server gives up on them.
+	for _, tc := range []struct {
+		name string
+		// limit is the wait limit in hashes beyond the slow ones (0: not
+		// set); stay is how many may wait on.
+		limit, stay int
+	}{
+		{"limit not set: the maximum wait", 0, 12},
+		{"limit shorter than the maximum wait", 6, 12},
+		{"limit longer than the maximum wait", 18, 18},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, clock := newTestQueue(1, time.Millisecond, 0)
+			slow := len(q.recent)/2 + 1
+			q.maxWait = time.Duration(slow+12) * 50 * time.Millisecond
+			if tc.limit > 0 {
+				WithWaitLimit(time.Duration(slow+tc.limit) * 50 * time.Millisecond)(q)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("waiter %d, who would wait past its patience, is still waiting", slow+12+i)
-		}
+			done, err := q.take(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var waiters []<-chan takeResult
+			for range slow + 24 {
+				waiters = append(waiters, queueWaiter(t, q, t.Context()))
+			}
+			for i := range slow {
+				finish(clock, done, 50*time.Millisecond)
+				r := <-waiters[i]
+				if r.err != nil {
+					t.Fatalf("waiter %d, next in line: %v", i, r.err)
+				}
+				done = r.done
+				q.mu.Lock()
+				n := q.waiting.Len()
+				q.mu.Unlock()
+				if want := len(waiters) - i - 1; i < slow-1 && n != want {
+					t.Fatalf("after %d slow hashes: %d waiting, want all %d still waiting", i+1, n, want)
+				}
+			}
+			for i, w := range waiters[slow+tc.stay:] {
+				select {
+				case r := <-w:
+					var busy *BusyError
+					if !errors.As(r.err, &busy) {
+						t.Fatalf("waiter %d: %v, want a *BusyError", slow+tc.stay+i, r.err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("waiter %d, who would wait past the limit, is still waiting", slow+tc.stay+i)
+				}
+			}
+			q.mu.Lock()
+			n := q.waiting.Len()
+			q.mu.Unlock()
+			if n != tc.stay {
+				t.Errorf("%d waiting after the tail was refused, want the %d that can start within the limit", n, tc.stay)
+			}
+			// The ones that stayed are served, in order.
+			for i, w := range waiters[slow : slow+tc.stay] {
+				finish(clock, done, 50*time.Millisecond)
+				r := <-w
+				if r.err != nil {
+					t.Fatalf("waiter %d, kept in the queue: %v", slow+i, r.err)
+				}
+				done = r.done
+			}
+			done()
+		})
 	}
-	q.mu.Lock()
-	n := q.waiting.Len()
-	q.mu.Unlock()
-	if n != 12 {
-		t.Errorf("%d waiting after the tail was refused, want the 12 that can start within their patience", n)
-	}
-	done()
 }

@@ -47,6 +47,10 @@ type ServerConfig struct {
 // loses its connection.
 const DefaultWriteTimeout = 30 * time.Second
 
+// DefaultRequestTimeout is how long a page may wait for the database when
+// its Site is given no RequestTimeout.
+const DefaultRequestTimeout = 10 * time.Second
+
 // NewServer returns a Server that is not listening yet.
 func NewServer(cfg ServerConfig) *Server {
 	if cfg.Logger == nil {

@@ -87,7 +87,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		cfg.MaxBodyBytes = 16 << 10
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	cfg.LinkLifetimes = cfg.LinkLifetimes.WithDefaults()
 	if cfg.BaseURL == nil {
